@@ -1,0 +1,28 @@
+//! `reaplog relay`: tails log files and forwards every line as RFC 5424
+//! syslog over TLS (RFC 5425) to a central rsyslog.
+//!
+//! Data flows one way:
+//!
+//! ```text
+//! discover → tail → classify → rfc5424 (+ framing) → output → checkpoint
+//! ```
+//!
+//! * [`discover`] lists the files a source covers (roots, globs); inotify
+//!   events are hints, the periodic rescan is the truth.
+//! * [`tail`] reads one file: identity ([`fingerprint`]), offset, rotation,
+//!   line split. It knows nothing of encoding or outputs.
+//! * [`classify`] is pure: a line and its file's rule in, syslog fields out.
+//! * [`rfc5424`] encodes a message; [`framing`] adds RFC 5425 octet counting.
+//!   Neither knows a socket.
+//! * [`output`] writes batches to the receiver and reports the offsets it has
+//!   confirmed; only [`checkpoint`] touches the state directory.
+
+pub mod checkpoint;
+pub mod classify;
+pub mod discover;
+pub mod fingerprint;
+pub mod framing;
+pub mod rfc5424;
+pub mod tail;
+pub mod time;
+pub mod cli;

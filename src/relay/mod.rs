@@ -16,13 +16,22 @@
 //!   Neither knows a socket.
 //! * [`output`] writes batches to the receiver and reports the offsets it has
 //!   confirmed; only [`checkpoint`] touches the state directory.
+//! * [`reader`] drives tailers and the encoder on its own thread; [`run`]
+//!   wires reader, output and [`checkpointer`] together and owns shutdown.
 
+pub mod batch;
 pub mod checkpoint;
+pub mod checkpointer;
 pub mod classify;
+pub mod cli;
+pub mod config;
 pub mod discover;
 pub mod fingerprint;
 pub mod framing;
+pub mod output;
+pub mod reader;
 pub mod rfc5424;
+pub mod run;
+pub mod sources;
 pub mod tail;
 pub mod time;
-pub mod cli;

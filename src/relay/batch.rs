@@ -1,0 +1,75 @@
+//! What travels from the reader to the output: encoded frames and the file
+//! offsets they complete.
+//!
+//! A batch is the unit of confirmation: once the output has written and
+//! flushed all of `bytes`, every [`Mark`] in it is safe to checkpoint.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::relay::fingerprint::{FileKey, Fingerprint};
+
+/// A run of encoded RFC 5425 frames and the offsets they complete.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Octet-counted frames, back to back (or newline-separated for stdout).
+    pub bytes: Vec<u8>,
+    /// The highest offset reached per file, in the order files were read.
+    /// Invariant: at most one mark per file key.
+    pub marks: Vec<Mark>,
+    /// Messages in `bytes`.
+    pub messages: u64,
+}
+
+/// "Every line of this file before `offset` is in this batch or an earlier one."
+#[derive(Debug, Clone)]
+pub struct Mark {
+    pub key: FileKey,
+    pub fingerprint: Fingerprint,
+    pub offset: u64,
+    pub path: Arc<Path>,
+    /// The file is done (rotated or deleted and read to its end): drop its
+    /// checkpoint entry once this batch is confirmed.
+    pub finished: bool,
+}
+
+impl Batch {
+    /// An empty batch with room for `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Batch {
+        Batch {
+            bytes: Vec::with_capacity(capacity),
+            marks: Vec::new(),
+            messages: 0,
+        }
+    }
+
+    /// Records that `file` has been handed out up to `offset`.
+    pub fn mark(&mut self, key: FileKey, fingerprint: Fingerprint, offset: u64, path: &Arc<Path>) {
+        // Lines of one file arrive together, so the last mark is usually ours.
+        if let Some(m) = self.marks.iter_mut().rev().find(|m| m.key == key) {
+            m.offset = offset;
+            m.fingerprint = fingerprint;
+            return;
+        }
+        self.marks.push(Mark {
+            key,
+            fingerprint,
+            offset,
+            path: Arc::clone(path),
+            finished: false,
+        });
+    }
+
+    /// Records that `key` is finished at `offset`.
+    pub fn finish(&mut self, key: FileKey, fingerprint: Fingerprint, offset: u64, path: &Arc<Path>) {
+        self.mark(key, fingerprint, offset, path);
+        if let Some(m) = self.marks.iter_mut().find(|m| m.key == key) {
+            m.finished = true;
+        }
+    }
+
+    /// Nothing to write and nothing to confirm.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty() && self.marks.is_empty()
+    }
+}

@@ -1,0 +1,506 @@
+//! The relay's TOML configuration: parsing, `${ENV}` expansion and validation.
+//!
+//! Every error names the file and the key (toml's messages carry the line,
+//! the column and a snippet; ours add the key path where a check spans keys).
+//! Unknown keys are errors: a typo must not silently fall back to a default.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::relay::classify::LineFormat;
+use crate::relay::rfc5424::{Facility, Severity};
+
+/// rsyslog's default `maxMessageSize`: a longer frame is cut on the receiver.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 8096;
+
+/// A configuration that could not be read or is not valid.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// The whole relay configuration, validated.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Directory for checkpoints; must lie outside every watched tree.
+    #[serde(deserialize_with = "expanded_path")]
+    pub state_dir: PathBuf,
+    /// HOSTNAME for sources without per-pod directories; defaults to
+    /// `POD_NAME`, then `HOSTNAME`, then the kernel's host name.
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub hostname: Option<String>,
+    /// Emit a partial last line after the file has been idle this long.
+    #[serde(default = "default_partial_line_timeout", deserialize_with = "duration")]
+    pub partial_line_timeout: Duration,
+    /// How long SIGTERM may take to drain the output and write the final
+    /// checkpoint before the relay gives up (unsent lines are re-read on restart).
+    #[serde(default = "default_shutdown_timeout", deserialize_with = "duration")]
+    pub shutdown_timeout: Duration,
+    /// The files to ship.
+    #[serde(rename = "source")]
+    pub sources: Vec<Source>,
+    /// Where lines go.
+    pub output: Output,
+}
+
+/// One `[[source]]`: a preset over a root, or plain glob patterns.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// `"gitlab"`: the built-in mapping of GitLab's files (README, preset table).
+    #[serde(default)]
+    pub preset: Option<Preset>,
+    /// Recursive root directory (with a preset).
+    #[serde(default, deserialize_with = "expanded_opt_path")]
+    pub root: Option<PathBuf>,
+    /// The first directory under `root` is the pod's name and the HOSTNAME.
+    #[serde(default)]
+    pub per_pod_dirs: bool,
+    /// Glob patterns (plain sources).
+    #[serde(default, deserialize_with = "expanded_vec")]
+    pub paths: Vec<String>,
+    /// APP-NAME of a plain source.
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub app_name: Option<String>,
+    /// MSGID of a plain source; default: the file stem.
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub msgid: Option<String>,
+    /// Facility of a plain source.
+    #[serde(default, deserialize_with = "parsed_opt")]
+    pub facility: Option<Facility>,
+    /// Default severity of a plain source.
+    #[serde(default, deserialize_with = "parsed_opt")]
+    pub severity: Option<Severity>,
+    /// Line format of a plain source (where per-line severity comes from).
+    #[serde(default, deserialize_with = "parsed_opt")]
+    pub format: Option<LineFormat>,
+    /// `auto`: inotify hints plus the periodic rescan; `poll`: rescan only
+    /// (network filesystems, where inotify misses other clients' writes).
+    #[serde(default)]
+    pub watch: Watch,
+    /// How often files are polled for new data and the tree rescanned.
+    #[serde(default = "default_poll_interval", deserialize_with = "duration")]
+    pub poll_interval: Duration,
+    /// Where to start in files that no checkpoint knows, at the relay's first
+    /// start. Files created later are always read from their beginning.
+    #[serde(default)]
+    pub start_at: StartAt,
+}
+
+/// Built-in classification presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    Gitlab,
+}
+
+/// How changes are noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Watch {
+    #[default]
+    Auto,
+    Poll,
+}
+
+/// Where reading starts in a file never seen before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartAt {
+    #[default]
+    Beginning,
+    End,
+}
+
+/// `[output]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Output {
+    /// RFC 5425: octet-counted RFC 5424 over TLS, verified against `ca_file`.
+    Tls {
+        #[serde(deserialize_with = "expanded")]
+        address: String,
+        #[serde(deserialize_with = "expanded_path")]
+        ca_file: PathBuf,
+        #[serde(default, deserialize_with = "expanded_opt_path")]
+        cert_file: Option<PathBuf>,
+        #[serde(default, deserialize_with = "expanded_opt_path")]
+        key_file: Option<PathBuf>,
+        #[serde(default, deserialize_with = "expanded_opt")]
+        server_name: Option<String>,
+        #[serde(default = "default_max_message_size")]
+        max_message_size: usize,
+    },
+    /// Octet-counted RFC 5424 over plain TCP: no encryption, no
+    /// authentication. For tests and trusted loopback only.
+    Tcp {
+        #[serde(deserialize_with = "expanded")]
+        address: String,
+        #[serde(default = "default_max_message_size")]
+        max_message_size: usize,
+    },
+    /// Frames on standard output, one per line: debugging and the demo.
+    Stdout {
+        #[serde(default = "default_max_message_size")]
+        max_message_size: usize,
+    },
+}
+
+impl Output {
+    /// The largest SYSLOG-MSG sent, in octets.
+    pub fn max_message_size(&self) -> usize {
+        match self {
+            Output::Tls {
+                max_message_size, ..
+            }
+            | Output::Tcp {
+                max_message_size, ..
+            }
+            | Output::Stdout { max_message_size } => *max_message_size,
+        }
+    }
+}
+
+fn default_partial_line_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(20)
+}
+fn default_poll_interval() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_max_message_size() -> usize {
+    DEFAULT_MAX_MESSAGE_SIZE
+}
+
+/// The smallest `max_message_size` accepted: room for a full header and some text.
+pub const MIN_MAX_MESSAGE_SIZE: usize = 480;
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses and validates configuration text; the error is a message that
+    /// names the key.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.sources.is_empty() {
+            return Err("no [[source]]: nothing to ship".into());
+        }
+        for (i, source) in self.sources.iter().enumerate() {
+            source
+                .validate()
+                .map_err(|e| format!("source[{i}]: {e}"))?;
+            for root in source.root.iter() {
+                if self.state_dir.starts_with(root) {
+                    return Err(format!(
+                        "state_dir {} lies inside source[{i}].root {}: checkpoints must live outside the watched tree",
+                        self.state_dir.display(),
+                        root.display()
+                    ));
+                }
+            }
+        }
+        let max = self.output.max_message_size();
+        if max < MIN_MAX_MESSAGE_SIZE {
+            return Err(format!(
+                "output.max_message_size = {max}: must be at least {MIN_MAX_MESSAGE_SIZE}"
+            ));
+        }
+        if let Output::Tls {
+            cert_file,
+            key_file,
+            ..
+        } = &self.output
+        {
+            if cert_file.is_some() != key_file.is_some() {
+                return Err("output.cert_file and output.key_file go together (mutual TLS): set both or neither".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Source {
+    fn validate(&self) -> Result<(), String> {
+        match self.preset {
+            Some(Preset::Gitlab) => {
+                if self.root.is_none() {
+                    return Err("preset = \"gitlab\" needs root".into());
+                }
+                if !self.paths.is_empty() {
+                    return Err("paths: not used with a preset (the preset walks root)".into());
+                }
+                for key in [
+                    ("app_name", self.app_name.is_some()),
+                    ("facility", self.facility.is_some()),
+                    ("severity", self.severity.is_some()),
+                    ("msgid", self.msgid.is_some()),
+                    ("format", self.format.is_some()),
+                ] {
+                    if key.1 {
+                        return Err(format!(
+                            "{}: not used with a preset (the preset sets it per file)",
+                            key.0
+                        ));
+                    }
+                }
+            }
+            None => {
+                if self.paths.is_empty() {
+                    return Err("needs paths (glob patterns) or preset + root".into());
+                }
+                if self.root.is_some() {
+                    return Err("root: only used with a preset; list files in paths".into());
+                }
+                if self.per_pod_dirs {
+                    return Err("per_pod_dirs: only used with a preset and root".into());
+                }
+                if self.app_name.is_none() {
+                    return Err("app_name: required for a source without a preset".into());
+                }
+            }
+        }
+        if self.poll_interval < Duration::from_millis(10) {
+            return Err("poll_interval: must be at least 10ms".into());
+        }
+        Ok(())
+    }
+}
+
+/// Expands `${NAME}` and `${NAME:-default}` from the environment. `$$`
+/// stands for a literal `$`. An unset variable without a default is an error.
+pub fn expand_env(value: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let end = body
+                .find('}')
+                .ok_or_else(|| format!("unclosed ${{ in {value:?}"))?;
+            let expr = &body[..end];
+            let (name, default) = match expr.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (expr, None),
+            };
+            if name.is_empty() || !name.bytes().all(|b| b == b'_' || b.is_ascii_alphanumeric()) {
+                return Err(format!("bad variable name {name:?} in {value:?}"));
+            }
+            match (lookup(name).filter(|v| !v.is_empty()), default) {
+                (Some(v), _) => out.push_str(&v),
+                (None, Some(d)) => out.push_str(d),
+                (None, None) => {
+                    return Err(format!("environment variable {name} is not set (in {value:?}; use ${{{name}:-default}} for a default)"))
+                }
+            }
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn env_lookup(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn expanded<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let raw = String::deserialize(d)?;
+    expand_env(&raw, env_lookup).map_err(serde::de::Error::custom)
+}
+
+fn expanded_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    expanded(d).map(Some)
+}
+
+fn expanded_path<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+    expanded(d).map(PathBuf::from)
+}
+
+fn expanded_opt_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    expanded(d).map(|s| Some(PathBuf::from(s)))
+}
+
+fn expanded_vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let raw = Vec::<String>::deserialize(d)?;
+    raw.iter()
+        .map(|s| expand_env(s, env_lookup).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+fn parsed_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    let raw = expanded(d)?;
+    raw.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let raw = expanded(d)?;
+    parse_duration(&raw).map_err(serde::de::Error::custom)
+}
+
+/// Parses `"250ms"`, `"1s"`, `"1.5s"`, `"2m"`, `"1h"`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("duration {s:?} needs a unit: ms, s, m or h"))?;
+    let (number, unit) = s.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("duration {s:?}: {number:?} is not a number"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("duration {s:?}: unknown unit {unit:?} (ms, s, m, h)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("duration {s:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+state_dir = "/var/lib/reaplog"
+hostname = "${REAPLOG_TEST_POD:-gitlab-webservice-0}"
+
+[[source]]
+preset = "gitlab"
+root = "/var/log/gitlab"
+per_pod_dirs = true
+watch = "poll"
+poll_interval = "250ms"
+start_at = "end"
+
+[[source]]
+paths = ["/var/log/app/*.log"]
+app_name = "myapp"
+facility = "local3"
+severity = "info"
+
+[output]
+type = "tls"
+address = "rsyslog.infra.svc:6514"
+ca_file = "/etc/reaplog/tls/ca.crt"
+cert_file = "/etc/reaplog/tls/tls.crt"
+key_file = "/etc/reaplog/tls/tls.key"
+server_name = "rsyslog.infra.svc"
+max_message_size = 8096
+"#;
+
+    #[test]
+    fn parses_the_issue_example() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.hostname.as_deref(), Some("gitlab-webservice-0"));
+        assert_eq!(c.sources.len(), 2);
+        assert_eq!(c.sources[0].poll_interval, Duration::from_millis(250));
+        assert_eq!(c.sources[0].start_at, StartAt::End);
+        assert_eq!(c.sources[1].facility, Some(Facility::Local3));
+        assert!(matches!(c.output, Output::Tls { .. }));
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_the_key() {
+        let text = GOOD.replace("per_pod_dirs = true", "per_pod_dir = true");
+        let err = Config::parse(&text).unwrap_err();
+        assert!(err.contains("per_pod_dir"), "{err}");
+    }
+
+    #[test]
+    fn bad_facility_names_the_key_and_value() {
+        let text = GOOD.replace("\"local3\"", "\"locl3\"");
+        let err = Config::parse(&text).unwrap_err();
+        assert!(err.contains("facility") && err.contains("locl3"), "{err}");
+    }
+
+    #[test]
+    fn unknown_output_type_is_an_error() {
+        let text = GOOD.replace("type = \"tls\"", "type = \"carrier-pigeon\"");
+        let err = Config::parse(&text).unwrap_err();
+        assert!(err.contains("carrier-pigeon"), "{err}");
+    }
+
+    #[test]
+    fn cert_without_key_is_rejected() {
+        let text = GOOD.replace("key_file = \"/etc/reaplog/tls/tls.key\"\n", "");
+        let err = Config::parse(&text).unwrap_err();
+        assert!(err.contains("key_file"), "{err}");
+    }
+
+    #[test]
+    fn state_dir_inside_a_root_is_rejected() {
+        let text = GOOD.replace("/var/lib/reaplog", "/var/log/gitlab/.reaplog");
+        let err = Config::parse(&text).unwrap_err();
+        assert!(err.contains("state_dir"), "{err}");
+    }
+
+    #[test]
+    fn expands_env_with_defaults_and_escapes() {
+        let env = |n: &str| (n == "POD").then(|| "web-1".to_string());
+        assert_eq!(expand_env("${POD}", env).unwrap(), "web-1");
+        assert_eq!(expand_env("a-${NOPE:-x}-b", env).unwrap(), "a-x-b");
+        assert_eq!(expand_env("$$5 $HOME", env).unwrap(), "$5 $HOME");
+        let err = expand_env("${NOPE}", env).unwrap_err();
+        assert!(err.contains("NOPE"), "{err}");
+    }
+
+    #[test]
+    fn unset_variable_in_config_names_the_variable() {
+        let text = GOOD.replace(
+            "${REAPLOG_TEST_POD:-gitlab-webservice-0}",
+            "${REAPLOG_TEST_SURELY_UNSET}",
+        );
+        let err = Config::parse(&text).unwrap_err();
+        assert!(err.contains("REAPLOG_TEST_SURELY_UNSET") && err.contains("hostname"), "{err}");
+    }
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! RFC 5425: syslog over TLS with rustls (ring provider), TLS 1.2 and 1.3.
+//!
+//! The server is verified against `ca_file` and its subjectAltName must match
+//! `server_name` (default: the host part of `address`). There is no switch to
+//! turn verification off: plain `tcp` exists for tests and says so. A client
+//! certificate (`cert_file` + `key_file`) gives the mutual TLS that rsyslog's
+//! `x509/name` auth mode with `PermittedPeer` expects.
+
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+
+use super::tcp::{connect_tcp, split_host_port};
+use super::{OutputError, Stream};
+
+/// Connects and handshakes with one receiver.
+pub struct TlsConnector {
+    address: String,
+    server_name: ServerName<'static>,
+    connector: tokio_rustls::TlsConnector,
+}
+
+impl TlsConnector {
+    /// Reads the CA (and the client certificate and key) now, so that a bad
+    /// file stops the relay at start-up with the file's name.
+    pub fn new(
+        address: &str,
+        ca_file: &Path,
+        client: Option<(&Path, &Path)>,
+        server_name: Option<&str>,
+    ) -> Result<TlsConnector, OutputError> {
+        let (host, _port) = split_host_port(address)?;
+        let name = server_name.unwrap_or(host);
+        let server_name = ServerName::try_from(name.to_owned()).map_err(|e| OutputError::Address {
+            address: address.to_owned(),
+            reason: format!("server name {name:?} is not a DNS name or IP address: {e}"),
+        })?;
+        let config = client_config(ca_file, client)?;
+        Ok(TlsConnector {
+            address: address.to_owned(),
+            server_name,
+            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+        })
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    pub async fn connect(&self) -> Result<Pin<Box<dyn Stream>>, OutputError> {
+        let tcp = connect_tcp(&self.address).await?;
+        let tls = self
+            .connector
+            .connect(self.server_name.clone(), tcp)
+            .await
+            .map_err(|source| OutputError::Io {
+                peer: self.address.clone(),
+                stage: "TLS handshake",
+                source,
+            })?;
+        Ok(Box::pin(tls))
+    }
+}
+
+/// The rustls client configuration: our CA only, optional client auth.
+pub fn client_config(ca_file: &Path, client: Option<(&Path, &Path)>) -> Result<ClientConfig, OutputError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| OutputError::Tls(e.to_string()))?
+        .with_root_certificates(load_roots(ca_file)?);
+    match client {
+        Some((cert_file, key_file)) => {
+            let certs = load_certs(cert_file, "output.cert_file")?;
+            let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| OutputError::BadFile {
+                what: "output.key_file",
+                path: key_file.to_owned(),
+                reason: format!("no usable PEM private key: {e}"),
+            })?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| OutputError::BadFile {
+                    what: "output.cert_file/key_file",
+                    path: cert_file.to_owned(),
+                    reason: format!("certificate and key do not work together: {e}"),
+                })
+        }
+        None => Ok(builder.with_no_client_auth()),
+    }
+}
+
+fn load_certs(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>, OutputError> {
+    let bad = |reason: String| OutputError::BadFile {
+        what,
+        path: path.to_owned(),
+        reason,
+    };
+    // Read first so that a missing file says "cannot read", not "bad PEM".
+    let pem = std::fs::read(path).map_err(|source| OutputError::File {
+        what,
+        path: path.to_owned(),
+        source,
+    })?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("bad PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(bad("no CERTIFICATE block in the file".into()));
+    }
+    Ok(certs)
+}
+
+fn load_roots(ca_file: &Path) -> Result<RootCertStore, OutputError> {
+    let mut roots = RootCertStore::empty();
+    for cert in load_certs(ca_file, "output.ca_file")? {
+        roots.add(cert).map_err(|e| OutputError::BadFile {
+            what: "output.ca_file",
+            path: ca_file.to_owned(),
+            reason: format!("not a usable CA certificate: {e}"),
+        })?;
+    }
+    Ok(roots)
+}

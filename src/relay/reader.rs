@@ -1,0 +1,328 @@
+//! The reader: owns every tailer, turns lines into encoded frames, and hands
+//! batches to the output.
+//!
+//! It runs on its own thread with blocking file I/O. Sending a batch blocks
+//! while the output's queue is full: a slow or dead receiver stops reading,
+//! and the files are the buffer (memory stays bounded whatever the backlog).
+//!
+//! Each round: rescan when due (new files, rotations, deletions), read every
+//! file up to a per-file budget (fairness), ship what was encoded, then wait
+//! for an inotify hint or the poll interval, unless a file had more to read.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::relay::batch::Batch;
+use crate::relay::checkpoint::Checkpoints;
+use crate::relay::classify::FileRule;
+use crate::relay::config::StartAt;
+use crate::relay::fingerprint::FileKey;
+use crate::relay::rfc5424::{Encoder, HeaderFields};
+use crate::relay::sources::{Scan, SourceSet};
+use crate::relay::tail::{Flow, ReadOutcome, TailOptions, Tailer};
+use crate::relay::time::Timestamp;
+
+/// Bytes read from one file per round before the next file gets its turn.
+const READ_BUDGET: usize = 256 * 1024;
+
+/// Rescans triggered by inotify hints are at least this far apart.
+const MIN_HINTED_RESCAN: Duration = Duration::from_millis(100);
+
+/// Counters the reader keeps (read by metrics and the tests).
+#[derive(Debug, Default)]
+pub struct ReaderStats {
+    pub lines_read: AtomicU64,
+    pub bytes_read: AtomicU64,
+    pub lines_truncated: AtomicU64,
+    pub files_watched: AtomicU64,
+}
+
+/// What the reader needs besides the files.
+pub struct ReaderSettings {
+    pub max_message_size: usize,
+    pub batch_bytes: usize,
+    pub poll_interval: Duration,
+    pub partial_after: Duration,
+    /// Put a newline after each frame (stdout, for people).
+    pub newline_after_frame: bool,
+    /// Stop once every file is read to its end (the demo, `--once`).
+    pub once: bool,
+}
+
+/// A file being read and what its lines are stamped with.
+struct Tracked {
+    tailer: Tailer,
+    rule: Arc<FileRule>,
+    fields: HeaderFields,
+    path: Arc<Path>,
+}
+
+/// The reader's state; [`Reader::run`] is its loop.
+pub struct Reader {
+    sources: SourceSet,
+    settings: ReaderSettings,
+    encoder: Encoder,
+    resume: Checkpoints,
+    files: HashMap<FileKey, Tracked>,
+    first_scan: bool,
+    stats: Arc<ReaderStats>,
+}
+
+impl Reader {
+    pub fn new(sources: SourceSet, settings: ReaderSettings, resume: Checkpoints, stats: Arc<ReaderStats>) -> Reader {
+        Reader {
+            encoder: Encoder::new(settings.max_message_size, false),
+            sources,
+            settings,
+            resume,
+            files: HashMap::new(),
+            first_scan: true,
+            stats,
+        }
+    }
+
+    /// Reads until `stop` is set (or, with `once`, until everything is read),
+    /// then ships the last batch and returns. Dropping `out` afterwards tells
+    /// the output to drain and close.
+    pub fn run(mut self, out: mpsc::Sender<Batch>, wake: std_mpsc::Receiver<()>, stop: Arc<AtomicBool>) {
+        let mut batch = self.new_batch();
+        let mut last_scan: Option<Instant> = None;
+        let mut hinted = true;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            // A busy backlog loops without waiting, and inotify hints come
+            // with every write: rescan when due, or on a hint at most 10 times
+            // a second.
+            let since = last_scan.map(|t| t.elapsed());
+            let due = since.is_none_or(|s| s >= self.settings.poll_interval);
+            if due || (hinted && since.is_some_and(|s| s >= MIN_HINTED_RESCAN)) {
+                self.rescan();
+                last_scan = Some(Instant::now());
+                hinted = false;
+            }
+            let more = match self.read_round(&mut batch, &out, &stop) {
+                Ok(more) => more,
+                Err(Closed) => return,
+            };
+            if !batch.is_empty() && self.ship(&mut batch, &out).is_err() {
+                return;
+            }
+            if self.settings.once && !more {
+                // Everything is at its end: detach all so that partial last
+                // lines go out in one more round, then stop. Nothing is
+                // marked finished, so a later run resumes, not restarts.
+                if self.files.values().all(|t| t.tailer.is_finished(far_future())) {
+                    break;
+                }
+                self.files.values_mut().for_each(|t| t.tailer.detach());
+                continue;
+            }
+            if !more {
+                // An inotify hint or the poll interval, whichever comes first;
+                // a disconnected hint channel (polling only) is just a timeout.
+                match wake.recv_timeout(self.settings.poll_interval) {
+                    Ok(()) => {
+                        while wake.try_recv().is_ok() {}
+                        hinted = true;
+                    }
+                    Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std_mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(self.settings.poll_interval),
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let _closed = self.ship(&mut batch, &out);
+        }
+    }
+
+    fn new_batch(&self) -> Batch {
+        Batch::with_capacity(self.settings.batch_bytes + self.settings.max_message_size + 64)
+    }
+
+    fn ship(&self, batch: &mut Batch, out: &mpsc::Sender<Batch>) -> Result<(), Closed> {
+        let full = std::mem::replace(batch, self.new_batch());
+        out.blocking_send(full).map_err(|_| Closed)
+    }
+
+    /// Reads every file once. Returns whether some file has more to read now.
+    fn read_round(&mut self, batch: &mut Batch, out: &mpsc::Sender<Batch>, stop: &AtomicBool) -> Result<bool, Closed> {
+        let mut more = false;
+        let mut finished = Vec::new();
+        let now = Instant::now();
+        let keys: Vec<FileKey> = self.files.keys().copied().collect();
+        for key in keys {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let Some(t) = self.files.get_mut(&key) else { continue };
+            loop {
+                let outcome = read_file(t, &self.encoder, &self.settings, batch, &self.stats, now);
+                match outcome {
+                    Ok(ReadOutcome::Eof) => break,
+                    Ok(ReadOutcome::Budget) => {
+                        more = true;
+                        break;
+                    }
+                    Ok(ReadOutcome::Stopped) => {
+                        // The batch is full: ship it (this blocks while the
+                        // output is behind) and go on with the same file.
+                        let full = std::mem::replace(batch, Batch::with_capacity(batch.bytes.capacity()));
+                        out.blocking_send(full).map_err(|_| Closed)?;
+                    }
+                    Err(e) => {
+                        tracing::warn!(path = %t.path.display(), error = %e, "cannot read file; will retry");
+                        break;
+                    }
+                }
+            }
+            if !self.settings.once && t.tailer.is_finished(now) {
+                finished.push(key);
+            }
+        }
+        for key in finished {
+            if let Some(t) = self.files.remove(&key) {
+                tracing::info!(path = %t.path.display(), offset = t.tailer.offset(), "finished rotated or deleted file");
+                batch.finish(key, t.tailer.fingerprint(), t.tailer.offset(), &t.path);
+            }
+        }
+        self.stats.files_watched.store(self.files.len() as u64, Ordering::Relaxed);
+        Ok(more)
+    }
+
+    /// Discovers files: opens new ones, follows renames, detaches files whose
+    /// path now names another file or nothing.
+    fn rescan(&mut self) {
+        let scan = self.sources.scan();
+        let mut seen: HashMap<FileKey, ()> = HashMap::with_capacity(scan.files.len());
+        for found in scan.files {
+            seen.insert(found.key, ());
+            if let Some(t) = self.files.get_mut(&found.key) {
+                if *t.path != *found.path && !t.tailer.is_detached() {
+                    t.tailer.set_path(found.path.clone());
+                    t.path = Arc::from(found.path.as_path());
+                }
+                continue;
+            }
+            self.open(found.key, &found.path, found.rule, &found.hostname, found.start_at);
+        }
+        for t in self.files.values_mut() {
+            if !t.tailer.is_detached() && !seen.contains_key(&t.tailer.key()) {
+                tracing::info!(path = %t.path.display(), "file was rotated or deleted; reading it to its end");
+                t.tailer.detach();
+            }
+        }
+        self.first_scan = false;
+        report_scan_warnings(&scan);
+    }
+
+    fn open(&mut self, key: FileKey, path: &Path, rule: Arc<FileRule>, hostname: &str, start_at: StartAt) {
+        let opts = TailOptions {
+            max_line: self.settings.max_message_size,
+            partial_after: self.settings.partial_after,
+            read_chunk: 64 * 1024,
+        };
+        let offset = match self.start_offset(key, path, start_at) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot open file; will retry at the next scan");
+                return;
+            }
+        };
+        match Tailer::open(path, offset, opts) {
+            Ok(tailer) if tailer.key() == key => {
+                tracing::info!(path = %path.display(), offset, app_name = %rule.app_name, msgid = %rule.msgid, "tailing");
+                let fields = HeaderFields::new(hostname, &rule.app_name, "-", &rule.msgid, &[]);
+                self.files.insert(
+                    key,
+                    Tracked {
+                        tailer,
+                        rule,
+                        fields,
+                        path: Arc::from(path),
+                    },
+                );
+            }
+            // Replaced between the scan and the open: the next scan sees the new one.
+            Ok(_) => {}
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot open file; will retry at the next scan"),
+        }
+    }
+
+    /// A checkpoint whose fingerprint matches wins; otherwise a file that
+    /// was there at the first scan starts where `start_at` says, and a file
+    /// that appeared later starts at its beginning.
+    fn start_offset(&self, key: FileKey, path: &Path, start_at: StartAt) -> std::io::Result<u64> {
+        let file = std::fs::File::open(path)?;
+        if let Some(offset) = self.resume.resume_offset(key, &file)? {
+            return Ok(offset);
+        }
+        match (self.first_scan, start_at) {
+            (true, StartAt::End) => Ok(file.metadata()?.len()),
+            _ => Ok(0),
+        }
+    }
+}
+
+/// The output has gone away: the relay is stopping.
+struct Closed;
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(3600 * 24 * 365)
+}
+
+/// Reads one file's new lines into `batch` until its budget, its end, or a full batch.
+fn read_file(
+    t: &mut Tracked,
+    encoder: &Encoder,
+    settings: &ReaderSettings,
+    batch: &mut Batch,
+    stats: &ReaderStats,
+    now: Instant,
+) -> Result<ReadOutcome, crate::relay::tail::TailError> {
+    let read_time = Timestamp::now();
+    let (rule, fields) = (&t.rule, &t.fields);
+    let batch_bytes = settings.batch_bytes;
+    let newline = settings.newline_after_frame;
+    let (mut lines, mut bytes, mut truncated, mut last_offset) = (0u64, 0u64, 0u64, None);
+    let outcome = t.tailer.read_lines(now, READ_BUDGET, &mut |line| {
+        let c = rule.classify(line.bytes);
+        let ts = c.timestamp.unwrap_or(read_time);
+        if encoder.encode_frame(&mut batch.bytes, rule.facility, c.severity, &ts, fields, c.message, line.cut) {
+            truncated += 1;
+        }
+        if newline {
+            batch.bytes.push(b'\n');
+        }
+        batch.messages += 1;
+        last_offset = Some(line.end_offset);
+        lines += 1;
+        bytes += line.bytes.len() as u64 + 1;
+        if batch.bytes.len() >= batch_bytes {
+            Flow::Stop
+        } else {
+            Flow::More
+        }
+    });
+    // Marked after the read: a copytruncate seen during it changes the
+    // fingerprint, and the checkpoint must carry the new one.
+    if let Some(offset) = last_offset {
+        batch.mark(t.tailer.key(), t.tailer.fingerprint(), offset, &t.path);
+    }
+    stats.lines_read.fetch_add(lines, Ordering::Relaxed);
+    stats.bytes_read.fetch_add(bytes, Ordering::Relaxed);
+    stats.lines_truncated.fetch_add(truncated, Ordering::Relaxed);
+    outcome
+}
+
+fn report_scan_warnings(scan: &Scan) {
+    for w in &scan.warnings {
+        tracing::warn!("{w}");
+    }
+}

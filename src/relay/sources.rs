@@ -1,0 +1,204 @@
+//! Sources from the configuration, resolved into files with their rules.
+//!
+//! A scan walks every source (preset roots, glob patterns), asks the preset
+//! or the source's own settings for each file's rule, and names the
+//! HOSTNAME: the pod directory when `per_pod_dirs`, else the relay's.
+//! Rules are cached per path, so a rescan allocates only for new files.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::relay::classify::{self, FileRule, LineFormat};
+use crate::relay::config::{Preset, Source, StartAt};
+use crate::relay::discover::{self, DiscoverError};
+use crate::relay::fingerprint::FileKey;
+use crate::relay::rfc5424::{Facility, Severity};
+
+/// A file a scan found, and how to stamp its lines.
+pub struct Found {
+    pub path: PathBuf,
+    pub key: FileKey,
+    pub rule: Arc<FileRule>,
+    pub hostname: Arc<str>,
+    pub start_at: StartAt,
+}
+
+/// One scan's result.
+#[derive(Default)]
+pub struct Scan {
+    pub files: Vec<Found>,
+    pub warnings: Vec<DiscoverError>,
+}
+
+/// Every configured source, with the per-path rule cache.
+pub struct SourceSet {
+    sources: Vec<Source>,
+    hostname: Arc<str>,
+    /// `None` = the preset skips this path (not a log file).
+    cache: HashMap<PathBuf, Option<(Arc<FileRule>, Arc<str>)>>,
+}
+
+impl SourceSet {
+    pub fn new(sources: Vec<Source>, hostname: String) -> SourceSet {
+        SourceSet {
+            sources,
+            hostname: Arc::from(hostname),
+            cache: HashMap::new(),
+        }
+    }
+
+    /// The directories inotify should watch (roots, and each glob's fixed prefix).
+    pub fn watch_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = Vec::new();
+        for s in &self.sources {
+            if s.watch == crate::relay::config::Watch::Poll {
+                continue;
+            }
+            dirs.extend(s.root.iter().cloned());
+            dirs.extend(s.paths.iter().map(|p| glob_base(p)));
+        }
+        dirs
+    }
+
+    /// Lists every file of every source. A file matched by two sources is
+    /// taken by the first.
+    pub fn scan(&mut self) -> Scan {
+        let mut scan = Scan::default();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..self.sources.len() {
+            let mut paths = Vec::new();
+            let source = &self.sources[i];
+            match &source.root {
+                Some(root) => discover::walk_root(root, &mut paths, &mut scan.warnings),
+                None => {
+                    for pattern in &source.paths {
+                        discover::expand_glob(pattern, &mut paths, &mut scan.warnings);
+                    }
+                }
+            }
+            for path in paths {
+                let meta = match std::fs::metadata(&path) {
+                    Ok(m) if m.is_file() => m,
+                    // Gone since the walk, or not a file: the next scan decides.
+                    _ => continue,
+                };
+                let key = FileKey::of(&meta);
+                if !seen.insert(key) {
+                    continue;
+                }
+                let start_at = self.sources[i].start_at;
+                if let Some((rule, hostname)) = self.rule_for(i, &path) {
+                    scan.files.push(Found {
+                        path,
+                        key,
+                        rule,
+                        hostname,
+                        start_at,
+                    });
+                }
+            }
+        }
+        scan
+    }
+
+    fn rule_for(&mut self, source: usize, path: &Path) -> Option<(Arc<FileRule>, Arc<str>)> {
+        if let Some(cached) = self.cache.get(path) {
+            return cached.clone();
+        }
+        let resolved = resolve(&self.sources[source], path, &self.hostname);
+        self.cache.insert(path.to_owned(), resolved.clone());
+        resolved
+    }
+}
+
+/// The rule and HOSTNAME for `path` of `source`, or None when the preset skips it.
+pub fn resolve(source: &Source, path: &Path, default_host: &Arc<str>) -> Option<(Arc<FileRule>, Arc<str>)> {
+    match (source.preset, &source.root) {
+        (Some(Preset::Gitlab), Some(root)) => {
+            let rel = path.strip_prefix(root).ok()?;
+            let (host, rel) = if source.per_pod_dirs {
+                let mut parts = rel.components();
+                let pod = parts.next()?.as_os_str().to_string_lossy().into_owned();
+                let rest = parts.as_path();
+                if rest.as_os_str().is_empty() {
+                    // A file directly under root is no pod's: skip it.
+                    return None;
+                }
+                (Arc::from(pod), rest)
+            } else {
+                (Arc::clone(default_host), rel)
+            };
+            let rule = classify::gitlab_rule(rel)?;
+            Some((Arc::new(rule), host))
+        }
+        _ => {
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let rule = classify::plain_rule(
+                source.app_name.as_deref().unwrap_or("-"),
+                source.msgid.as_deref().unwrap_or(&stem),
+                source.facility.unwrap_or(Facility::Local7),
+                source.severity.unwrap_or(Severity::Informational),
+                source.format.clone().unwrap_or(LineFormat::Text),
+            );
+            Some((Arc::new(rule), Arc::clone(default_host)))
+        }
+    }
+}
+
+/// The longest leading part of a glob pattern without wildcards, as a directory.
+fn glob_base(pattern: &str) -> PathBuf {
+    let mut base = PathBuf::new();
+    for part in Path::new(pattern).components() {
+        let s = part.as_os_str().to_string_lossy();
+        if s.contains(['*', '?', '[', '{']) {
+            break;
+        }
+        base.push(part);
+    }
+    if base == Path::new(pattern) {
+        // No wildcard at all: watch the file's directory.
+        base.pop();
+    }
+    base
+}
+
+/// The relay's own HOSTNAME: the config's, else `POD_NAME`, else `HOSTNAME`,
+/// else the kernel's host name.
+pub fn default_hostname(configured: Option<&str>) -> String {
+    if let Some(h) = configured.filter(|h| !h.is_empty()) {
+        return h.to_owned();
+    }
+    for var in ["POD_NAME", "HOSTNAME"] {
+        if let Ok(v) = std::env::var(var) {
+            if !v.is_empty() {
+                return v;
+            }
+        }
+    }
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_base_is_the_fixed_prefix() {
+        assert_eq!(glob_base("/var/log/app/*.log"), PathBuf::from("/var/log/app"));
+        assert_eq!(glob_base("/var/log/*/current"), PathBuf::from("/var/log"));
+        assert_eq!(glob_base("/var/log/app.log"), PathBuf::from("/var/log"));
+    }
+
+    #[test]
+    fn configured_hostname_wins() {
+        assert_eq!(default_hostname(Some("web-0")), "web-0");
+    }
+}

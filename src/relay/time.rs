@@ -66,8 +66,9 @@ impl Timestamp {
     /// Appends the RFC 5424 TIMESTAMP (RFC 3339 profile of RFC 5424 §6.2.3):
     /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` or `…±HH:MM`.
     ///
-    /// * Always exactly six fraction digits (as rsyslog's own RFC 3339 dates):
-    ///   fixed width, never rounded.
+    /// * At most six fraction digits (microseconds), never rounded, with
+    ///   trailing zeros dropped and no fraction at all for a whole second:
+    ///   `.466Z`, not `.466000Z` (the form of RFC 5424 §6.5's examples).
     /// * `Z` for offset 0, else `±HH:MM` in local time.
     /// * Out-of-range values are clamped rather than written invalid: an
     ///   offset beyond ±23:59 is written as UTC, a year outside 0000–9999 is
@@ -79,7 +80,7 @@ impl Timestamp {
         out.extend_from_slice(&buf[..n]);
     }
 
-    /// Writes the TIMESTAMP into `buf` and returns its length (26 + 1 or 6).
+    /// Writes the TIMESTAMP into `buf` and returns its length (20 to 32).
     pub fn format_rfc3339(&self, buf: &mut [u8; RFC3339_MAX_LEN]) -> usize {
         let offset = if self.offset_minutes.unsigned_abs() < 24 * 60 {
             i64::from(self.offset_minutes)
@@ -106,18 +107,25 @@ impl Timestamp {
         put_digits(&mut buf[14..16], (secs_of_day / 60 % 60) as u32);
         buf[16] = b':';
         put_digits(&mut buf[17..19], (secs_of_day % 60) as u32);
-        buf[19] = b'.';
-        put_digits(&mut buf[20..26], micros);
-        if offset == 0 {
-            buf[26] = b'Z';
-            return 27;
+        let mut n = 19;
+        if micros != 0 {
+            buf[19] = b'.';
+            put_digits(&mut buf[20..26], micros);
+            n = 26;
+            while buf[n - 1] == b'0' {
+                n -= 1;
+            }
         }
-        buf[26] = if offset < 0 { b'-' } else { b'+' };
+        if offset == 0 {
+            buf[n] = b'Z';
+            return n + 1;
+        }
+        buf[n] = if offset < 0 { b'-' } else { b'+' };
         let abs = offset.unsigned_abs() as u32;
-        put_digits(&mut buf[27..29], abs / 60);
-        buf[29] = b':';
-        put_digits(&mut buf[30..32], abs % 60);
-        32
+        put_digits(&mut buf[n + 1..n + 3], abs / 60);
+        buf[n + 3] = b':';
+        put_digits(&mut buf[n + 4..n + 6], abs % 60);
+        n + 6
     }
 }
 
@@ -448,12 +456,12 @@ mod tests {
     }
 
     #[test]
-    fn writes_utc_with_six_fraction_digits_and_upper_case_z() {
+    fn writes_utc_with_at_most_six_fraction_digits_and_upper_case_z() {
         assert_eq!(
             fmt(&ts(1_579_008_915, 466_000, 0)),
-            "2020-01-14T13:35:15.466000Z"
+            "2020-01-14T13:35:15.466Z"
         );
-        assert_eq!(fmt(&ts(0, 0, 0)), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(fmt(&ts(0, 0, 0)), "1970-01-01T00:00:00Z");
         assert_eq!(fmt(&ts(-1, 999_999, 0)), "1969-12-31T23:59:59.999999Z");
     }
 
@@ -465,17 +473,17 @@ mod tests {
         );
         assert_eq!(
             fmt(&ts(1_579_008_915, 0, -330)),
-            "2020-01-14T08:05:15.000000-05:30"
+            "2020-01-14T08:05:15-05:30"
         );
     }
 
     #[test]
     fn clamps_values_rfc3339_cannot_represent() {
-        assert_eq!(fmt(&ts(i64::MAX, 0, 0)), "9999-12-31T23:59:59.000000Z");
-        assert_eq!(fmt(&ts(i64::MIN, 0, 0)), "0000-01-01T00:00:00.000000Z");
+        assert_eq!(fmt(&ts(i64::MAX, 0, 0)), "9999-12-31T23:59:59Z");
+        assert_eq!(fmt(&ts(i64::MIN, 0, 0)), "0000-01-01T00:00:00Z");
         assert_eq!(fmt(&ts(0, 5_000_000, 0)), "1970-01-01T00:00:00.999999Z");
-        assert_eq!(fmt(&ts(0, 0, 1440)), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(fmt(&ts(0, 0, i16::MIN)), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(fmt(&ts(0, 0, 1440)), "1970-01-01T00:00:00Z");
+        assert_eq!(fmt(&ts(0, 0, i16::MIN)), "1970-01-01T00:00:00Z");
     }
 
     #[test]
@@ -596,7 +604,7 @@ mod tests {
             Some((ts(1_579_008_915, 0, 0), 19))
         );
         let (t, _) = parse_nginx_error_time(line, 60).unwrap();
-        assert_eq!(fmt(&t), "2020-01-14T13:35:15.000000+01:00");
+        assert_eq!(fmt(&t), "2020-01-14T13:35:15+01:00");
         assert_eq!(
             parse_nginx_error_time(b"2020-01-14 13:35:15 [error]", 0),
             None
@@ -612,7 +620,7 @@ mod tests {
         ) {
             let t = ts(secs, micros, offset);
             let s = fmt(&t);
-            prop_assert_eq!(s.len(), if offset == 0 { 27 } else { 32 });
+            prop_assert!(s.len() <= RFC3339_MAX_LEN);
             prop_assert_eq!(parse_rfc3339(s.as_bytes()), Some(t));
         }
 
@@ -620,7 +628,7 @@ mod tests {
         fn svlogd_round_trips_through_its_own_layout(
             secs in 0i64..MAX_UNIX_SECS, micros in 0u32..1_000_000,
         ) {
-            let s = fmt(&ts(secs, micros, 0));
+            let s = format!("{}.{:06}", &fmt(&ts(secs, 0, 0))[..19], micros);
             let line = format!("{}_{} payload", &s[..10], &s[11..26]);
             prop_assert_eq!(parse_svlogd(line.as_bytes()), Some((ts(secs, micros, 0), 27)));
         }

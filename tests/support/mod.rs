@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod rsyslog;
 pub mod tls;
 
 use std::net::{Ipv4Addr, TcpListener};

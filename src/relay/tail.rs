@@ -1,1 +1,872 @@
-//! (being written)
+//! One file's reader: offset, line splitting, truncation, rotation end.
+//!
+//! A [`Tailer`] owns an open descriptor, so it keeps reading a file that was
+//! renamed away or deleted. It never decides by path what a file is: the
+//! caller (discovery) compares the path's current `(dev, ino)` with
+//! [`Tailer::key`] and calls [`Tailer::detach`] when they differ.
+//!
+//! Rules, each tested below and in `tests/tail_model.rs`:
+//!
+//! * Lines end at `\n`; a trailing `\r` is dropped. A line split across
+//!   writes waits for its newline.
+//! * An unterminated last line is handed out as `partial` once the file has
+//!   been idle for `partial_after`, at once when detached, and before
+//!   restarting after a truncation. Bytes after it start a new line.
+//! * A line longer than `max_line` is handed out once, as its first
+//!   `max_line` bytes with `cut`; the rest is skipped, never buffered. Memory
+//!   is `read_chunk + max_line + 1` bytes whatever the lines look like.
+//! * Truncation (copytruncate, CNG truncate-in-place) is seen when the size
+//!   drops below the read position, or when the first bytes no longer match
+//!   the fingerprint. Reading restarts at 0. Lines written between our last
+//!   read and the truncation are lost (they only exist in logrotate's copy):
+//!   inherent to copytruncate, and the reason to read promptly.
+//!   A truncated file rewritten past our position with the same first
+//!   `FINGERPRINT_MAX` bytes is indistinguishable from growth.
+//! * Reads use `pread` at our own position, never the descriptor's cursor.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::fingerprint::{FileKey, Fingerprint, FINGERPRINT_MAX};
+
+/// How a [`Tailer`] reads.
+#[derive(Clone, Debug)]
+pub struct TailOptions {
+    /// Bytes kept of an overlong line; the rest of it is skipped.
+    pub max_line: usize,
+    /// Idle time after which an unterminated last line is handed out.
+    pub partial_after: Duration,
+    /// Size of each read (and of the reusable read buffer).
+    pub read_chunk: usize,
+}
+
+impl Default for TailOptions {
+    fn default() -> Self {
+        TailOptions {
+            max_line: 256 * 1024,
+            partial_after: Duration::from_secs(5),
+            read_chunk: 64 * 1024,
+        }
+    }
+}
+
+/// A line handed to the sink. Borrows the tailer's buffers: copy what you keep.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Line<'a> {
+    /// Content without `\n` (and without a trailing `\r`).
+    pub bytes: &'a [u8],
+    /// File offset just past this line's terminator (or its last byte when
+    /// `partial`): what the checkpoint stores once the line is confirmed.
+    pub end_offset: u64,
+    /// Longer than `max_line`: `bytes` is its first `max_line` bytes; the
+    /// rest (up to its newline) was skipped.
+    pub cut: bool,
+    /// Handed out without a newline (idle, detached at EOF, or truncation).
+    pub partial: bool,
+}
+
+/// The sink's answer. The offered line is consumed either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep handing out lines.
+    More,
+    /// Hand out no more lines in this call.
+    Stop,
+}
+
+/// Why [`Tailer::read_lines`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// Caught up with the end of the file.
+    Eof,
+    /// The byte budget is spent; more may be there.
+    Budget,
+    /// The sink said [`Flow::Stop`].
+    Stopped,
+}
+
+/// A file could not be opened or read. Expected conditions (EOF, a partial
+/// line, truncation) are not errors.
+#[derive(Debug, thiserror::Error)]
+pub enum TailError {
+    #[error("cannot open {}: {source}", path.display())]
+    Open { path: PathBuf, source: io::Error },
+    #[error("cannot stat {}: {source}", path.display())]
+    Stat { path: PathBuf, source: io::Error },
+    #[error("{} is not a regular file", path.display())]
+    NotRegular { path: PathBuf },
+    #[error("cannot read {} at offset {offset}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        offset: u64,
+        source: io::Error,
+    },
+}
+
+/// Reads one file from an offset, line by line.
+pub struct Tailer {
+    /// Where the file was last known to be (informational once detached).
+    path: PathBuf,
+    /// Our descriptor: keeps a renamed or deleted file readable.
+    file: File,
+    /// Identity of `file`, fixed at open.
+    key: FileKey,
+    /// First bytes of `file`; re-taken while shorter than `FINGERPRINT_MAX`.
+    fingerprint: Fingerprint,
+    opts: TailOptions,
+    /// Reusable read buffer, `max(read_chunk, 1)` bytes long.
+    /// Invariant: `cons <= filled <= chunk.len()`; `chunk[cons..filled]` was
+    /// read from the file but not yet split into lines.
+    chunk: Vec<u8>,
+    cons: usize,
+    filled: usize,
+    /// The start of the current unterminated line.
+    /// Invariant: `pending.len() == min(pending_raw, max_line + 1)` (one byte
+    /// beyond `max_line` tells a cut line from a line ending in `\r`).
+    pending: Vec<u8>,
+    /// Bytes of the current unterminated line taken out of `chunk`, kept or skipped.
+    pending_raw: u64,
+    /// End of the last line handed out, which is where `pending` starts.
+    offset: u64,
+    /// File offset of the next read.
+    /// Invariant: `read_pos == offset + pending_raw + (filled - cons)`.
+    read_pos: u64,
+    /// File size at the last truncation check: the fingerprint is re-checked
+    /// only when it changes.
+    checked_size: u64,
+    /// Since when no bytes arrived (`None`: not yet read).
+    idle_since: Option<Instant>,
+    /// The last read returned 0 bytes.
+    at_eof: bool,
+    /// The path no longer names this file.
+    detached: bool,
+}
+
+impl Tailer {
+    /// Opens `path` and starts at `offset` (from a checkpoint whose
+    /// fingerprint matched, 0 for a new file, or the size for start-at-end).
+    /// An offset beyond the file's size (truncated while we were down)
+    /// restarts at 0.
+    pub fn open(path: &Path, offset: u64, opts: TailOptions) -> Result<Tailer, TailError> {
+        let file = File::open(path).map_err(|source| TailError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let size = stat_size(&file, path)?;
+        let offset = if offset > size {
+            tracing::warn!(path = %path.display(), offset, size,
+                "file is shorter than its checkpoint (truncated while we were down): reading from the start");
+            0
+        } else {
+            offset
+        };
+        let fingerprint = take_fingerprint(&file, path)?;
+        Ok(Tailer {
+            path: path.to_path_buf(),
+            key: FileKey::of(&file.metadata().map_err(|source| stat_err(path, source))?),
+            file,
+            fingerprint,
+            chunk: vec![0; opts.read_chunk.max(1)],
+            pending: Vec::with_capacity(opts.max_line.saturating_add(1).min(1 << 20)),
+            opts,
+            cons: 0,
+            filled: 0,
+            pending_raw: 0,
+            offset,
+            read_pos: offset,
+            checked_size: size,
+            idle_since: None,
+            at_eof: false,
+            detached: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file was renamed but the path still names it (or it moved and we
+    /// follow it).
+    pub fn set_path(&mut self, path: PathBuf) {
+        self.path = path;
+    }
+
+    pub fn key(&self) -> FileKey {
+        self.key
+    }
+
+    /// Taken at open; re-taken while shorter than `FINGERPRINT_MAX` and the
+    /// file grew.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    /// End of the last line handed out (bytes buffered after it not counted).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// File offset up to which bytes have been read (handed out or buffered).
+    pub fn read_pos(&self) -> u64 {
+        self.read_pos
+    }
+
+    /// The path no longer names this file: read to EOF, then finish.
+    pub fn detach(&mut self) {
+        self.detached = true;
+    }
+
+    pub fn is_detached(&self) -> bool {
+        self.detached
+    }
+
+    /// Detached, at EOF, nothing buffered, and idle for `partial_after`:
+    /// the caller may drop it.
+    pub fn is_finished(&self, now: Instant) -> bool {
+        self.detached
+            && self.at_eof
+            && self.pending_raw == 0
+            && self.cons == self.filled
+            && self.idle_for(now) >= self.opts.partial_after
+    }
+
+    /// Reads what is new and hands complete lines to `sink`, reading at most
+    /// `budget` bytes in this call.
+    pub fn read_lines(
+        &mut self,
+        now: Instant,
+        budget: usize,
+        sink: &mut dyn FnMut(Line<'_>) -> Flow,
+    ) -> Result<ReadOutcome, TailError> {
+        self.check_invariants();
+        if self.split(sink) == Flow::Stop {
+            return Ok(ReadOutcome::Stopped);
+        }
+        if self.restart_if_truncated(sink)? == Flow::Stop {
+            return Ok(ReadOutcome::Stopped);
+        }
+        let mut read = 0;
+        while read < budget {
+            let n = self.fill(budget - read)?;
+            if n == 0 {
+                return Ok(self.reached_eof(now, sink));
+            }
+            read += n;
+            self.idle_since = Some(now);
+            self.at_eof = false;
+            if self.split(sink) == Flow::Stop {
+                return Ok(ReadOutcome::Stopped);
+            }
+        }
+        Ok(ReadOutcome::Budget)
+    }
+
+    /// Hands out every complete line in `chunk[cons..filled]`; keeps the
+    /// unterminated rest in `pending`.
+    fn split(&mut self, sink: &mut dyn FnMut(Line<'_>) -> Flow) -> Flow {
+        while self.cons < self.filled {
+            match memchr::memchr(b'\n', &self.chunk[self.cons..self.filled]) {
+                Some(len) => {
+                    if self.finish_line(len, sink) == Flow::Stop {
+                        return Flow::Stop;
+                    }
+                }
+                None => self.keep_pending(self.filled - self.cons),
+            }
+        }
+        self.cons = 0;
+        self.filled = 0;
+        Flow::More
+    }
+
+    /// The line ending `len` bytes into `chunk[cons..]` is complete: hand it out.
+    fn finish_line(&mut self, len: usize, sink: &mut dyn FnMut(Line<'_>) -> Flow) -> Flow {
+        let start = self.cons;
+        self.cons += len + 1;
+        let raw = self.pending_raw + len as u64;
+        self.offset += raw + 1;
+        let kept = if self.pending_raw == 0 {
+            &self.chunk[start..start + len]
+        } else {
+            let take = len.min(self.pending_room());
+            self.pending
+                .extend_from_slice(&self.chunk[start..start + take]);
+            &self.pending[..]
+        };
+        let (bytes, cut) = shape(kept, raw, self.opts.max_line);
+        let flow = sink(Line {
+            bytes,
+            end_offset: self.offset,
+            cut,
+            partial: false,
+        });
+        self.pending.clear();
+        self.pending_raw = 0;
+        flow
+    }
+
+    /// Moves `len` bytes of an unterminated line from `chunk` to `pending`,
+    /// keeping at most `max_line + 1` of them.
+    fn keep_pending(&mut self, len: usize) {
+        let take = len.min(self.pending_room());
+        self.pending
+            .extend_from_slice(&self.chunk[self.cons..self.cons + take]);
+        self.pending_raw += len as u64;
+        self.cons += len;
+    }
+
+    fn pending_room(&self) -> usize {
+        (self.opts.max_line + 1).saturating_sub(self.pending.len())
+    }
+
+    /// Hands out the unterminated line, if any, as `partial`.
+    fn emit_partial(&mut self, sink: &mut dyn FnMut(Line<'_>) -> Flow) -> Flow {
+        if self.pending_raw == 0 {
+            return Flow::More;
+        }
+        self.offset += self.pending_raw;
+        let (bytes, cut) = shape(&self.pending, self.pending_raw, self.opts.max_line);
+        let flow = sink(Line {
+            bytes,
+            end_offset: self.offset,
+            cut,
+            partial: true,
+        });
+        self.pending.clear();
+        self.pending_raw = 0;
+        flow
+    }
+
+    /// At EOF: hands out a trailing partial line when detached or idle long enough.
+    fn reached_eof(&mut self, now: Instant, sink: &mut dyn FnMut(Line<'_>) -> Flow) -> ReadOutcome {
+        self.at_eof = true;
+        let idle_since = *self.idle_since.get_or_insert(now);
+        let idle = now.saturating_duration_since(idle_since);
+        let due = self.detached || idle >= self.opts.partial_after;
+        if due && self.emit_partial(sink) == Flow::Stop {
+            return ReadOutcome::Stopped;
+        }
+        ReadOutcome::Eof
+    }
+
+    /// Reads up to `max` bytes at `read_pos` into the (drained) chunk buffer.
+    fn fill(&mut self, max: usize) -> Result<usize, TailError> {
+        debug_assert_eq!((self.cons, self.filled), (0, 0), "fill with unsplit bytes");
+        let want = max.min(self.chunk.len());
+        loop {
+            match self.file.read_at(&mut self.chunk[..want], self.read_pos) {
+                Ok(n) => {
+                    self.filled = n;
+                    self.read_pos += n as u64;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(TailError::Read {
+                        path: self.path.clone(),
+                        offset: self.read_pos,
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Detects copytruncate / truncate-in-place and restarts at 0, handing
+    /// out the pending line of the old content first.
+    fn restart_if_truncated(
+        &mut self,
+        sink: &mut dyn FnMut(Line<'_>) -> Flow,
+    ) -> Result<Flow, TailError> {
+        let size = stat_size(&self.file, &self.path)?;
+        if size == self.checked_size && size >= self.read_pos {
+            return Ok(Flow::More);
+        }
+        self.checked_size = size;
+        let rewritten = size < self.read_pos || !self.fingerprint_matches()?;
+        if !rewritten {
+            if usize::from(self.fingerprint.len) < FINGERPRINT_MAX
+                && size > u64::from(self.fingerprint.len)
+            {
+                self.fingerprint = take_fingerprint(&self.file, &self.path)?;
+            }
+            return Ok(Flow::More);
+        }
+        tracing::warn!(path = %self.path.display(), position = self.read_pos, size,
+            "file was truncated (copytruncate or truncate in place): reading again from the start");
+        let flow = self.emit_partial(sink);
+        self.offset = 0;
+        self.read_pos = 0;
+        self.fingerprint = take_fingerprint(&self.file, &self.path)?;
+        Ok(flow)
+    }
+
+    fn fingerprint_matches(&self) -> Result<bool, TailError> {
+        self.fingerprint
+            .matches(&self.file)
+            .map_err(|source| TailError::Read {
+                path: self.path.clone(),
+                offset: 0,
+                source,
+            })
+    }
+
+    fn idle_for(&self, now: Instant) -> Duration {
+        self.idle_since
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
+    }
+
+    fn check_invariants(&self) {
+        debug_assert!(self.cons <= self.filled && self.filled <= self.chunk.len());
+        debug_assert_eq!(
+            self.pending.len() as u64,
+            self.pending_raw.min(self.opts.max_line as u64 + 1)
+        );
+        debug_assert_eq!(
+            self.offset + self.pending_raw + (self.filled - self.cons) as u64,
+            self.read_pos
+        );
+    }
+}
+
+/// The bytes and `cut` flag of a line whose first bytes are `kept` out of
+/// `raw` bytes in total.
+fn shape(kept: &[u8], raw: u64, max_line: usize) -> (&[u8], bool) {
+    let complete = raw == kept.len() as u64;
+    let bytes = match kept.strip_suffix(b"\r") {
+        Some(stripped) if complete => stripped,
+        _ => kept,
+    };
+    if bytes.len() > max_line {
+        (&bytes[..max_line], true)
+    } else {
+        (bytes, !complete)
+    }
+}
+
+fn stat_err(path: &Path, source: io::Error) -> TailError {
+    TailError::Stat {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn stat_size(file: &File, path: &Path) -> Result<u64, TailError> {
+    let meta = file.metadata().map_err(|source| stat_err(path, source))?;
+    if !meta.is_file() {
+        return Err(TailError::NotRegular {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(meta.len())
+}
+
+fn take_fingerprint(file: &File, path: &Path) -> Result<Fingerprint, TailError> {
+    Fingerprint::take(file).map_err(|source| TailError::Read {
+        path: path.to_path_buf(),
+        offset: 0,
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::OpenOptions;
+    use std::io::Write;
+
+    /// A line as the tests compare it.
+    #[derive(Debug, PartialEq)]
+    struct Got {
+        text: String,
+        end: u64,
+        cut: bool,
+        partial: bool,
+    }
+
+    fn got(text: &str, end: u64) -> Got {
+        Got {
+            text: text.into(),
+            end,
+            cut: false,
+            partial: false,
+        }
+    }
+
+    fn opts(max_line: usize, read_chunk: usize) -> TailOptions {
+        TailOptions {
+            max_line,
+            partial_after: Duration::from_secs(5),
+            read_chunk,
+        }
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+        t0: Instant,
+    }
+
+    impl Fixture {
+        fn new(initial: &[u8]) -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("app.log");
+            std::fs::write(&path, initial).unwrap();
+            Fixture {
+                _dir: dir,
+                path,
+                t0: Instant::now(),
+            }
+        }
+        fn append(&self, bytes: &[u8]) {
+            let mut f = OpenOptions::new().append(true).open(&self.path).unwrap();
+            f.write_all(bytes).unwrap();
+        }
+        fn open(&self, offset: u64, opts: TailOptions) -> Tailer {
+            Tailer::open(&self.path, offset, opts).unwrap()
+        }
+        fn at(&self, secs: u64) -> Instant {
+            self.t0 + Duration::from_secs(secs)
+        }
+    }
+
+    /// Reads until EOF (any budget, no Stop) at time `now`.
+    fn read_all(t: &mut Tailer, now: Instant) -> Vec<Got> {
+        let mut out = Vec::new();
+        loop {
+            let r = t.read_lines(now, 1 << 20, &mut collect(&mut out)).unwrap();
+            if r == ReadOutcome::Eof {
+                return out;
+            }
+        }
+    }
+
+    fn collect(out: &mut Vec<Got>) -> impl FnMut(Line<'_>) -> Flow + '_ {
+        move |l| {
+            out.push(Got {
+                text: String::from_utf8_lossy(l.bytes).into_owned(),
+                end: l.end_offset,
+                cut: l.cut,
+                partial: l.partial,
+            });
+            Flow::More
+        }
+    }
+
+    #[test]
+    fn hands_out_complete_lines_with_their_end_offsets() {
+        let fx = Fixture::new(b"one\ntwo\n\nthree\n");
+        let mut t = fx.open(0, opts(100, 4));
+        let lines = read_all(&mut t, fx.at(0));
+        assert_eq!(
+            lines,
+            vec![got("one", 4), got("two", 8), got("", 9), got("three", 15)]
+        );
+        assert_eq!(t.offset(), 15);
+    }
+
+    #[test]
+    fn drops_the_carriage_return_of_crlf_lines() {
+        let fx = Fixture::new(b"dos\r\nunix\n\r\n");
+        let mut t = fx.open(0, opts(100, 64));
+        let lines = read_all(&mut t, fx.at(0));
+        assert_eq!(lines, vec![got("dos", 5), got("unix", 10), got("", 12)]);
+    }
+
+    #[test]
+    fn a_line_split_across_writes_waits_for_its_newline() {
+        let fx = Fixture::new(b"first\nsec");
+        let mut t = fx.open(0, opts(100, 3));
+        assert_eq!(read_all(&mut t, fx.at(0)), vec![got("first", 6)]);
+        assert_eq!((t.offset(), t.read_pos()), (6, 9));
+        fx.append(b"ond half");
+        assert_eq!(read_all(&mut t, fx.at(1)), vec![]);
+        fx.append(b"\n");
+        assert_eq!(read_all(&mut t, fx.at(2)), vec![got("second half", 18)]);
+    }
+
+    #[test]
+    fn multi_byte_utf8_passes_through_unchanged() {
+        let text = "日本語 é ü 🚀";
+        let fx = Fixture::new(format!("{text}\n").as_bytes());
+        let mut t = fx.open(0, opts(100, 5));
+        assert_eq!(read_all(&mut t, fx.at(0))[0].text, text);
+    }
+
+    #[test]
+    fn partial_line_is_handed_out_only_after_idle_time() {
+        let fx = Fixture::new(b"no newline yet");
+        let mut t = fx.open(0, opts(100, 64));
+        assert_eq!(read_all(&mut t, fx.at(0)), vec![]);
+        assert_eq!(read_all(&mut t, fx.at(4)), vec![], "idle 4s < 5s");
+        let lines = read_all(&mut t, fx.at(5));
+        assert_eq!(
+            lines,
+            vec![Got {
+                partial: true,
+                ..got("no newline yet", 14)
+            }]
+        );
+        assert_eq!(t.offset(), 14);
+    }
+
+    #[test]
+    fn bytes_after_a_partial_line_start_a_new_line() {
+        let fx = Fixture::new(b"head");
+        let mut t = fx.open(0, opts(100, 64));
+        read_all(&mut t, fx.at(0));
+        assert_eq!(read_all(&mut t, fx.at(5)).len(), 1);
+        fx.append(b" tail\nnext\n");
+        assert_eq!(
+            read_all(&mut t, fx.at(6)),
+            vec![got(" tail", 10), got("next", 15)]
+        );
+    }
+
+    #[test]
+    fn new_bytes_restart_the_idle_clock() {
+        let fx = Fixture::new(b"a");
+        let mut t = fx.open(0, opts(100, 64));
+        read_all(&mut t, fx.at(0));
+        fx.append(b"b");
+        assert_eq!(read_all(&mut t, fx.at(4)), vec![]);
+        assert_eq!(read_all(&mut t, fx.at(8)), vec![], "idle only 4s since 'b'");
+        assert_eq!(read_all(&mut t, fx.at(9))[0].text, "ab");
+    }
+
+    #[test]
+    fn detached_file_hands_out_its_partial_line_at_once() {
+        let fx = Fixture::new(b"done\nlast words");
+        let mut t = fx.open(0, opts(100, 64));
+        t.detach();
+        let lines = read_all(&mut t, fx.at(0));
+        assert_eq!(
+            lines[1],
+            Got {
+                partial: true,
+                ..got("last words", 15)
+            }
+        );
+    }
+
+    #[test]
+    fn overlong_line_is_cut_once_and_its_rest_skipped() {
+        let long = "x".repeat(50);
+        let fx = Fixture::new(format!("short\n{long}\nafter\n").as_bytes());
+        let mut t = fx.open(0, opts(8, 4));
+        let cap = t.pending.capacity();
+        let lines = read_all(&mut t, fx.at(0));
+        let cut = Got {
+            cut: true,
+            ..got("xxxxxxxx", 57)
+        };
+        assert_eq!(lines, vec![got("short", 6), cut, got("after", 63)]);
+        assert_eq!(
+            t.pending.capacity(),
+            cap,
+            "the skipped bytes were never buffered"
+        );
+    }
+
+    #[test]
+    fn overlong_line_in_one_chunk_is_cut_too() {
+        let fx = Fixture::new(b"0123456789\n");
+        let mut t = fx.open(0, opts(4, 64));
+        assert_eq!(
+            read_all(&mut t, fx.at(0)),
+            vec![Got {
+                cut: true,
+                ..got("0123", 11)
+            }]
+        );
+    }
+
+    #[test]
+    fn line_of_exactly_max_line_bytes_plus_cr_is_not_cut() {
+        let fx = Fixture::new(b"abcd\r\n");
+        let mut t = fx.open(0, opts(4, 2));
+        assert_eq!(read_all(&mut t, fx.at(0)), vec![got("abcd", 6)]);
+    }
+
+    #[test]
+    fn overlong_partial_line_is_cut_and_partial() {
+        let fx = Fixture::new(&[b'y'; 30]);
+        let mut t = fx.open(0, opts(10, 7));
+        read_all(&mut t, fx.at(0));
+        let lines = read_all(&mut t, fx.at(5));
+        assert_eq!(
+            lines,
+            vec![Got {
+                cut: true,
+                partial: true,
+                ..got(&"y".repeat(10), 30)
+            }]
+        );
+    }
+
+    #[test]
+    fn budget_bounds_the_bytes_read_per_call() {
+        let fx = Fixture::new(b"aaaa\nbbbb\ncccc\n");
+        let mut t = fx.open(0, opts(100, 64));
+        let mut out = Vec::new();
+        let r = t.read_lines(fx.at(0), 7, &mut collect(&mut out)).unwrap();
+        assert_eq!((r, t.read_pos(), out.len()), (ReadOutcome::Budget, 7, 1));
+        let r = t.read_lines(fx.at(0), 7, &mut collect(&mut out)).unwrap();
+        assert_eq!((r, t.read_pos(), out.len()), (ReadOutcome::Budget, 14, 2));
+        let r = t.read_lines(fx.at(0), 7, &mut collect(&mut out)).unwrap();
+        assert_eq!((r, t.read_pos(), out.len()), (ReadOutcome::Eof, 15, 3));
+    }
+
+    #[test]
+    fn stop_hands_out_no_more_lines_and_the_next_call_resumes() {
+        let fx = Fixture::new(b"1\n2\n3\n");
+        let mut t = fx.open(0, opts(100, 64));
+        let mut out = Vec::new();
+        let mut stop_each = |l: Line<'_>| {
+            out.push(String::from_utf8_lossy(l.bytes).into_owned());
+            Flow::Stop
+        };
+        for _ in 0..3 {
+            assert_eq!(
+                t.read_lines(fx.at(0), 100, &mut stop_each).unwrap(),
+                ReadOutcome::Stopped
+            );
+        }
+        assert_eq!(
+            t.read_lines(fx.at(0), 100, &mut stop_each).unwrap(),
+            ReadOutcome::Eof
+        );
+        assert_eq!(out, ["1", "2", "3"]);
+        assert_eq!(t.offset(), 6);
+    }
+
+    #[test]
+    fn opens_at_a_checkpoint_offset() {
+        let fx = Fixture::new(b"old\nnew\n");
+        let mut t = fx.open(4, opts(100, 64));
+        assert_eq!(read_all(&mut t, fx.at(0)), vec![got("new", 8)]);
+    }
+
+    #[test]
+    fn offset_beyond_the_size_restarts_at_zero() {
+        let fx = Fixture::new(b"short\n");
+        let mut t = fx.open(1000, opts(100, 64));
+        assert_eq!(t.offset(), 0);
+        assert_eq!(read_all(&mut t, fx.at(0)), vec![got("short", 6)]);
+    }
+
+    #[test]
+    fn copytruncate_restarts_at_zero() {
+        let fx = Fixture::new(b"before rotation\n");
+        let mut t = fx.open(0, opts(100, 64));
+        read_all(&mut t, fx.at(0));
+        std::fs::copy(&fx.path, fx.path.with_extension("log.1")).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&fx.path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        fx.append(b"after\n");
+        assert_eq!(read_all(&mut t, fx.at(1)), vec![got("after", 6)]);
+    }
+
+    #[test]
+    fn truncate_and_rewrite_past_our_position_is_seen_by_fingerprint() {
+        let fx = Fixture::new(b"old 1\n");
+        let mut t = fx.open(0, opts(100, 64));
+        read_all(&mut t, fx.at(0));
+        std::fs::write(&fx.path, b"new content, longer than before\n").unwrap();
+        assert_eq!(
+            read_all(&mut t, fx.at(1)),
+            vec![got("new content, longer than before", 32)]
+        );
+    }
+
+    #[test]
+    fn truncation_hands_out_the_pending_line_of_the_old_content_first() {
+        let fx = Fixture::new(b"unterminated");
+        let mut t = fx.open(0, opts(100, 64));
+        read_all(&mut t, fx.at(0));
+        std::fs::write(&fx.path, b"x\n").unwrap();
+        let lines = read_all(&mut t, fx.at(1));
+        let old = Got {
+            partial: true,
+            ..got("unterminated", 12)
+        };
+        assert_eq!(lines, vec![old, got("x", 2)]);
+    }
+
+    #[test]
+    fn fingerprint_is_retaken_while_the_file_grows() {
+        let fx = Fixture::new(b"ab\n");
+        let mut t = fx.open(0, opts(100, 64));
+        assert_eq!(t.fingerprint().len, 3);
+        fx.append(b"cd\n");
+        read_all(&mut t, fx.at(0));
+        read_all(&mut t, fx.at(0));
+        assert_eq!(t.fingerprint(), Fingerprint::of_bytes(b"ab\ncd\n"));
+    }
+
+    #[test]
+    fn deleted_file_is_read_to_eof_through_the_descriptor() {
+        let fx = Fixture::new(b"kept\n");
+        let mut t = fx.open(0, opts(100, 64));
+        let mut writer = OpenOptions::new().append(true).open(&fx.path).unwrap();
+        std::fs::remove_file(&fx.path).unwrap();
+        writer.write_all(b"written after unlink\n").unwrap();
+        t.detach();
+        let lines = read_all(&mut t, fx.at(0));
+        assert_eq!(lines, vec![got("kept", 5), got("written after unlink", 26)]);
+    }
+
+    #[test]
+    fn is_finished_only_when_detached_drained_and_idle() {
+        let fx = Fixture::new(b"line\n");
+        let mut t = fx.open(0, opts(100, 64));
+        read_all(&mut t, fx.at(0));
+        assert!(!t.is_finished(fx.at(10)), "not detached");
+        t.detach();
+        assert!(!t.is_finished(fx.at(4)));
+        assert!(t.is_finished(fx.at(5)));
+        fx.append(b"more\n");
+        read_all(&mut t, fx.at(6));
+        assert!(
+            !t.is_finished(fx.at(7)),
+            "fresh bytes restart the idle time"
+        );
+    }
+
+    #[test]
+    fn a_directory_is_not_a_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Tailer::open(dir.path(), 0, TailOptions::default())
+            .err()
+            .unwrap();
+        assert!(matches!(err, TailError::NotRegular { .. }), "{err}");
+    }
+
+    #[test]
+    fn unreadable_file_is_an_error_naming_the_path() {
+        use std::os::unix::fs::PermissionsExt;
+        let fx = Fixture::new(b"secret\n");
+        std::fs::set_permissions(&fx.path, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let missing = fx.path.with_file_name("missing.log");
+        let err = Tailer::open(&missing, 0, TailOptions::default())
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("missing.log"), "{err}");
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            return; // root reads a mode-000 file
+        }
+        let err = Tailer::open(&fx.path, 0, TailOptions::default())
+            .err()
+            .unwrap();
+        assert!(matches!(err, TailError::Open { .. }), "{err}");
+        assert!(err.to_string().contains("app.log"), "{err}");
+    }
+}

@@ -1,0 +1,52 @@
+//! Shared harness for reaplog's integration tests: include it with
+//! `mod support;`. Not every test uses every helper, hence the allow.
+//!
+//! * [`certs`]: a throw-away PKI ([`certs::TestPki`]);
+//! * [`rsyslog`]: a real rsyslogd on a loopback port, and what it received;
+//! * [`tls_sink`]: an in-process RFC 5425 TLS receiver for failure tests and
+//!   benchmarks;
+//! * [`tls`]: rustls configurations and a blocking test client.
+#![allow(dead_code)]
+
+pub mod certs;
+pub mod rsyslog;
+pub mod tls;
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Interval between two looks at a condition: short enough to keep tests
+/// fast, long enough not to steal the two shared cores.
+pub const POLL: Duration = Duration::from_millis(10);
+
+/// Polls `cond` until it holds (true) or `timeout` has passed (false).
+/// `cond` is evaluated at least once, and once more after the deadline so a
+/// slow final step is not reported as a timeout.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return cond();
+        }
+        thread::sleep(POLL);
+    }
+}
+
+/// A loopback port that was free a moment ago (bound to port 0, then
+/// released). Another process may take it before it is used: callers that
+/// hand it to a server retry with a new one when the bind fails.
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// Path of the `reaplog` binary cargo built for this integration test.
+pub fn reaplog_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_reaplog")
+}

@@ -190,9 +190,7 @@ impl Watcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     fn touch(root: &Path, rel: &str) -> PathBuf {
         let p = root.join(rel);
@@ -365,17 +363,37 @@ mod tests {
     fn watcher_wakes_on_a_new_file_in_a_subdirectory() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("pod")).unwrap();
-        let hits = Arc::new(AtomicUsize::new(0));
-        let h = Arc::clone(&hits);
+        let (tx, rx) = std::sync::mpsc::channel();
         let _w = Watcher::start(&[dir.path().to_path_buf()], move || {
-            h.fetch_add(1, Ordering::SeqCst);
+            // The receiver outlives the watcher in this test.
+            tx.send(()).unwrap_or_default();
         })
         .unwrap();
         touch(dir.path(), "pod/app.log");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while hits.load(Ordering::SeqCst) == 0 {
-            assert!(Instant::now() < deadline, "no inotify event within 10s");
-            std::thread::sleep(Duration::from_millis(10));
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("an inotify event within 10s");
+    }
+
+    #[test]
+    fn dropping_the_watcher_stops_the_wake_ups() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let w = Watcher::start(&[dir.path().to_path_buf()], move || {
+            tx.send(()).unwrap_or_default();
+        })
+        .unwrap();
+        drop(w);
+        touch(dir.path(), "late.log");
+        // Shutdown is asynchronous (the event loop thread may still pass on
+        // an event), but the handler and its sender must go away.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(()) => continue,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(e) => panic!("watcher still alive after drop: {e}"),
+            }
         }
     }
 

@@ -266,3 +266,239 @@ fn relp_tls_input_acknowledges_and_receives_syslog_commands() {
     let got = rsyslog.wait_for(samples.len(), WAIT);
     assert_eq!(got, expected(&samples), "{}", rsyslog.diagnostics());
 }
+
+/// Connects with `client_cert`/`client_key`, sends the samples, and returns
+/// what the client saw afterwards (the server's verdict arrives after the
+/// TLS 1.3 handshake completes on the client side).
+fn send_as(
+    pki: &TestPki,
+    rsyslog: &Rsyslog,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> String {
+    let config = tls::client_config(&pki.ca, Some((cert, key)));
+    let mut tls = match tls::connect(rsyslog.addr(), config, SERVER_NAME) {
+        Ok(tls) => tls,
+        Err(e) => return format!("handshake: {e}"),
+    };
+    if let Err(e) = tls
+        .write_all(&octet_counted(&samples()))
+        .and_then(|()| tls.flush())
+    {
+        return format!("write: {e}");
+    }
+    let mut rest = Vec::new();
+    match tls.read_to_end(&mut rest) {
+        Ok(n) => format!("eof after {n} bytes"),
+        Err(e) => format!("read: {e}"),
+    }
+}
+
+/// A rejected client leaves a diagnostic and no message: after the
+/// rejection is logged, the permitted client's messages are the only ones.
+fn assert_rejects(
+    input: Input,
+    bad: fn(&TestPki) -> (&std::path::Path, &std::path::Path),
+    needle: &str,
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = TestPki::new(dir.path());
+    let rsyslog = Rsyslog::start(Options::new(input.clone()).pki(&pki));
+    let (cert, key) = bad(&pki);
+    let outcome = send_as(&pki, &rsyslog, cert, key);
+    assert!(
+        rsyslog.wait_for_diagnostic(needle, WAIT),
+        "{input:?}: no {needle:?} after {outcome}\n{}",
+        rsyslog.diagnostics()
+    );
+    let good = &samples()[..1];
+    match input {
+        Input::Relp { .. } => RelpClient::new(mutual_client(&pki, rsyslog.addr())).session(good),
+        _ => send_tls(mutual_client(&pki, rsyslog.addr()), &octet_counted(good)),
+    }
+    assert_eq!(
+        rsyslog.wait_for(1, WAIT),
+        expected(good),
+        "{}",
+        rsyslog.diagnostics()
+    );
+}
+
+fn other_ca_client(pki: &TestPki) -> (&std::path::Path, &std::path::Path) {
+    (&pki.other_client_cert, &pki.other_client_key)
+}
+
+fn intruder_client(pki: &TestPki) -> (&std::path::Path, &std::path::Path) {
+    (&pki.intruder_cert, &pki.intruder_key)
+}
+
+fn ossl_name() -> Input {
+    Input::Tls {
+        driver: TlsDriver::Ossl,
+        auth: TlsAuth::Name {
+            permitted_peer: CLIENT_NAME.into(),
+        },
+    }
+}
+
+#[test]
+fn gtls_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
+    assert_rejects(
+        Input::tls(),
+        other_ca_client,
+        "certificate invalid: signer not found",
+    );
+}
+
+#[test]
+fn gtls_rejects_a_client_whose_name_is_not_permitted() {
+    assert_rejects(Input::tls(), intruder_client, "peer name not authorized");
+}
+
+#[test]
+fn ossl_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
+    assert_rejects(ossl_name(), other_ca_client, "certificate verify failed");
+}
+
+#[test]
+fn ossl_rejects_a_client_whose_name_is_not_permitted() {
+    assert_rejects(ossl_name(), intruder_client, "peer name not authorized");
+}
+
+#[test]
+fn relp_tls_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
+    assert_rejects(
+        Input::Relp { tls: true },
+        other_ca_client,
+        "certificate validation failed",
+    );
+}
+
+#[test]
+fn relp_tls_rejects_a_client_whose_name_is_not_permitted() {
+    assert_rejects(
+        Input::Relp { tls: true },
+        intruder_client,
+        "no permited name found",
+    );
+}
+
+#[test]
+fn client_trusting_another_ca_fails_the_handshake_with_rsyslog() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = TestPki::new(dir.path());
+    let rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&pki));
+    let identity = Some((pki.client_cert.as_path(), pki.client_key.as_path()));
+    let wrong = tls::client_config(&pki.other_ca, identity);
+    let Err(err) = tls::connect(rsyslog.addr(), wrong, SERVER_NAME) else {
+        panic!("handshake must fail against a server from another CA");
+    };
+    assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+    // The same server passes with the right CA, under each name it carries.
+    for name in ["localhost", "127.0.0.1", SERVER_NAME] {
+        let right = tls::client_config(&pki.ca, identity);
+        tls::connect(rsyslog.addr(), right, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+fn send_plain(rsyslog: &Rsyslog, samples: &[Sample]) {
+    let mut sock = TcpStream::connect(rsyslog.addr()).expect("connect");
+    sock.write_all(&octet_counted(samples)).expect("write");
+    sock.shutdown(Shutdown::Write).expect("shutdown");
+}
+
+#[test]
+fn restart_keeps_the_port_and_receives_again() {
+    let mut rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
+    let samples = samples();
+    send_plain(&rsyslog, &samples[..1]);
+    rsyslog.wait_for(1, WAIT);
+    let (port, pid) = (rsyslog.port(), rsyslog.pid());
+    rsyslog.restart();
+    assert_eq!(rsyslog.port(), port);
+    assert_ne!(rsyslog.pid(), pid, "a new process");
+    send_plain(&rsyslog, &samples[1..2]);
+    assert_eq!(rsyslog.wait_for(2, WAIT), expected(&samples[..2]));
+}
+
+#[test]
+fn paused_rsyslog_delivers_nothing_until_resumed() {
+    let mut rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
+    rsyslog.pause();
+    // The kernel completes the connection and buffers the bytes for the stopped process.
+    send_plain(&rsyslog, &samples()[..1]);
+    let early = support::wait_until(Duration::from_millis(300), || {
+        !rsyslog.messages().is_empty()
+    });
+    assert!(!early, "a stopped rsyslogd wrote {:?}", rsyslog.messages());
+    rsyslog.resume();
+    assert_eq!(rsyslog.wait_for(1, WAIT), expected(&samples()[..1]));
+}
+
+#[test]
+fn stop_ends_the_process_and_frees_the_port() {
+    let mut rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
+    let status = rsyslog.stop().expect("was running");
+    assert!(status.success(), "rsyslogd exits 0 on SIGTERM: {status}");
+    assert_eq!(rsyslog.pid(), None);
+    assert!(
+        TcpStream::connect(rsyslog.addr()).is_err(),
+        "nobody listens any more"
+    );
+}
+
+fn long_message(len: usize) -> Vec<Sample> {
+    vec![sample(
+        16,
+        6,
+        "web-1",
+        "gitlab-rails",
+        "api_json",
+        "-",
+        &"x".repeat(len),
+    )]
+}
+
+#[test]
+fn default_max_message_size_cuts_a_longer_message() {
+    let rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
+    send_plain(&rsyslog, &long_message(9000));
+    let got = rsyslog.wait_for(1, WAIT);
+    assert!(got[0].msg.len() < 9000, "cut at 8096 bytes of message");
+}
+
+#[test]
+fn raised_max_message_size_keeps_a_longer_message_whole() {
+    let rsyslog = Rsyslog::start(Options::new(Input::PlainTcp).max_message_size(16 * 1024));
+    let long = long_message(12_000);
+    send_plain(&rsyslog, &long);
+    assert_eq!(rsyslog.wait_for(1, WAIT), expected(&long));
+}
+
+#[test]
+fn control_characters_are_escaped_unless_turned_off() {
+    let tab = vec![sample(16, 6, "h", "a", "m", "-", "a\tb")];
+    let escaped = Rsyslog::start(Options::new(Input::PlainTcp));
+    send_plain(&escaped, &tab);
+    assert_eq!(escaped.wait_for(1, WAIT)[0].msg, "a#011b");
+    let verbatim = Rsyslog::start(Options::new(Input::PlainTcp).escape_control_chars(false));
+    send_plain(&verbatim, &tab);
+    assert_eq!(verbatim.wait_for(1, WAIT)[0].msg, "a\tb");
+}
+
+#[test]
+fn start_fails_loudly_when_its_fixed_port_is_taken() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+    let started =
+        std::panic::catch_unwind(|| Rsyslog::start(Options::new(Input::PlainTcp).port(port)));
+    let panic = started
+        .err()
+        .expect("start must fail while the port is held");
+    let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(text.contains("could not bind port"), "{text}");
+    assert!(
+        text.contains("Could not create tcp listener"),
+        "diagnostics included: {text}"
+    );
+}

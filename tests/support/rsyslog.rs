@@ -148,6 +148,13 @@ impl Options {
         self
     }
 
+    /// Listens on `port` instead of a free one found at start (no retry
+    /// when it is taken: the start fails).
+    pub fn port(mut self, port: u16) -> Options {
+        self.port = Some(port);
+        self
+    }
+
     /// Turns rsyslog's escaping of control characters on receive on or off.
     pub fn escape_control_chars(mut self, on: bool) -> Options {
         self.escape_control_chars = on;
@@ -344,14 +351,20 @@ impl Rsyslog {
         wait_until(timeout, || self.diagnostics().contains(needle))
     }
 
-    /// rsyslog's stderr and its internal messages (TLS and bind errors land
-    /// here), for failure messages.
+    /// rsyslog's internal messages (TLS and bind errors land here) and the
+    /// stderr lines they do not already hold (errors before the config is
+    /// active), for failure messages.
     pub fn diagnostics(&self) -> String {
         let read = |name: &str| fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        let internal = read("internal.log");
+        // rsyslogd -n copies each error to stderr as "rsyslogd: TEXT".
+        let stderr_only: String = read("stderr.log")
+            .lines()
+            .filter(|l| !internal.contains(l.trim_start_matches("rsyslogd: ")))
+            .map(|l| format!("{l}\n"))
+            .collect();
         format!(
-            "--- rsyslogd stderr ---\n{}--- rsyslogd internal messages ---\n{}",
-            read("stderr.log"),
-            read("internal.log")
+            "--- rsyslogd internal messages ---\n{internal}--- rsyslogd stderr (rest) ---\n{stderr_only}"
         )
     }
 

@@ -263,16 +263,41 @@ fn relp_input_acknowledges_and_receives_syslog_commands() {
     assert_eq!(got, expected(&samples), "{}", rsyslog.diagnostics());
 }
 
-#[test]
-fn relp_tls_input_acknowledges_and_receives_syslog_commands() {
+fn assert_relp_tls_receives(opts: Options) {
     let dir = tempfile::tempdir().expect("temp dir");
     let pki = TestPki::new(dir.path());
-    let rsyslog = Rsyslog::start(Options::new(Input::Relp { tls: true }).pki(&pki));
+    let rsyslog = Rsyslog::start(opts.pki(&pki));
     let samples = samples();
     let mut relp = RelpClient::new(mutual_client(&pki, rsyslog.addr()));
     relp.session(&samples);
     let got = rsyslog.wait_for(samples.len(), WAIT);
     assert_eq!(got, expected(&samples), "{}", rsyslog.diagnostics());
+}
+
+#[test]
+fn relp_tls_input_acknowledges_and_receives_syslog_commands() {
+    assert_relp_tls_receives(Options::new(Input::Relp { tls: true }));
+}
+
+#[test]
+fn relp_tls_over_openssl_acknowledges_and_receives_syslog_commands() {
+    assert_relp_tls_receives(Options::new(Input::Relp { tls: true }).relp_tls_lib(TlsDriver::Ossl));
+}
+
+#[test]
+fn gtls_anon_input_receives_frames_from_a_client_without_certificate() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = TestPki::new(dir.path());
+    let input = Input::Tls {
+        driver: TlsDriver::Gtls,
+        auth: TlsAuth::Anon,
+    };
+    let rsyslog = Rsyslog::start(Options::new(input).pki(&pki));
+    let samples = samples();
+    let config = tls::client_config(&pki.ca, None);
+    let client = tls::connect(rsyslog.addr(), config, SERVER_NAME).expect("handshake");
+    send_tls(client, &octet_counted(&samples));
+    assert_eq!(rsyslog.wait_for(samples.len(), WAIT), expected(&samples));
 }
 
 /// Connects with `client_cert`/`client_key`, sends the samples, and returns
@@ -305,13 +330,14 @@ fn send_as(
 /// A rejected client leaves a diagnostic and no message: after the
 /// rejection is logged, the permitted client's messages are the only ones.
 fn assert_rejects(
-    input: Input,
+    opts: Options,
     bad: fn(&TestPki) -> (&std::path::Path, &std::path::Path),
     needle: &str,
 ) {
     let dir = tempfile::tempdir().expect("temp dir");
     let pki = TestPki::new(dir.path());
-    let rsyslog = Rsyslog::start(Options::new(input.clone()).pki(&pki));
+    let input = opts.input.clone();
+    let rsyslog = Rsyslog::start(opts.pki(&pki));
     let (cert, key) = bad(&pki);
     let outcome = send_as(&pki, &rsyslog, cert, key);
     assert!(
@@ -352,7 +378,7 @@ fn ossl_name() -> Input {
 #[test]
 fn gtls_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
     assert_rejects(
-        Input::tls(),
+        Options::new(Input::tls()),
         other_ca_client,
         "certificate invalid: signer not found",
     );
@@ -360,23 +386,35 @@ fn gtls_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
 
 #[test]
 fn gtls_rejects_a_client_whose_name_is_not_permitted() {
-    assert_rejects(Input::tls(), intruder_client, "peer name not authorized");
+    assert_rejects(
+        Options::new(Input::tls()),
+        intruder_client,
+        "peer name not authorized",
+    );
 }
 
 #[test]
 fn ossl_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
-    assert_rejects(ossl_name(), other_ca_client, "certificate verify failed");
+    assert_rejects(
+        Options::new(ossl_name()),
+        other_ca_client,
+        "certificate verify failed",
+    );
 }
 
 #[test]
 fn ossl_rejects_a_client_whose_name_is_not_permitted() {
-    assert_rejects(ossl_name(), intruder_client, "peer name not authorized");
+    assert_rejects(
+        Options::new(ossl_name()),
+        intruder_client,
+        "peer name not authorized",
+    );
 }
 
 #[test]
 fn relp_tls_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
     assert_rejects(
-        Input::Relp { tls: true },
+        Options::new(Input::Relp { tls: true }),
         other_ca_client,
         "certificate validation failed",
     );
@@ -385,7 +423,7 @@ fn relp_tls_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
 #[test]
 fn relp_tls_rejects_a_client_whose_name_is_not_permitted() {
     assert_rejects(
-        Input::Relp { tls: true },
+        Options::new(Input::Relp { tls: true }),
         intruder_client,
         "no permited name found",
     );
@@ -611,4 +649,20 @@ fn take_frames_keeps_partial_frames_for_later_and_rejects_bad_lengths() {
             String::from_utf8_lossy(bad)
         );
     }
+}
+
+#[test]
+fn relp_tls_over_openssl_rejects_a_client_cert_from_another_ca() {
+    let opts = Options::new(Input::Relp { tls: true }).relp_tls_lib(TlsDriver::Ossl);
+    assert_rejects(
+        opts,
+        other_ca_client,
+        "unable to get local issuer certificate",
+    );
+}
+
+#[test]
+fn relp_tls_over_openssl_rejects_a_client_whose_name_is_not_permitted() {
+    let opts = Options::new(Input::Relp { tls: true }).relp_tls_lib(TlsDriver::Ossl);
+    assert_rejects(opts, intruder_client, "no permited name found");
 }

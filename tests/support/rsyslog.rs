@@ -122,6 +122,9 @@ pub struct Options {
     pub escape_control_chars: bool,
     /// A fixed port instead of a free one found at start.
     pub port: Option<u16>,
+    /// TLS library imrelp uses for `Input::Relp { tls: true }` (librelp's
+    /// `tls.tlslib`, a module parameter): GnuTLS unless set.
+    pub relp_tls_lib: TlsDriver,
 }
 
 impl Options {
@@ -133,6 +136,7 @@ impl Options {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             escape_control_chars: true,
             port: None,
+            relp_tls_lib: TlsDriver::Gtls,
         }
     }
 
@@ -152,6 +156,12 @@ impl Options {
     /// when it is taken: the start fails).
     pub fn port(mut self, port: u16) -> Options {
         self.port = Some(port);
+        self
+    }
+
+    /// Runs RELP over TLS with this library.
+    pub fn relp_tls_lib(mut self, lib: TlsDriver) -> Options {
+        self.relp_tls_lib = lib;
         self
     }
 
@@ -644,8 +654,13 @@ fn render_input(opts: &Options, pki: Option<&TestPki>, port: u16) -> String {
         }
         Input::Tls { driver, auth } => imtcp_tls(&common, *driver, auth, pki()),
         Input::Relp { tls } => {
+            let lib = match opts.relp_tls_lib {
+                TlsDriver::Gtls => "gnutls",
+                TlsDriver::Ossl => "openssl",
+            };
             let mut input = format!(
-                "module(load=\"imrelp\")\ninput(type=\"imrelp\" {common} maxDataSize=\"{}\"",
+                "module(load=\"imrelp\" tls.tlslib=\"{lib}\")\n\
+                 input(type=\"imrelp\" {common} maxDataSize=\"{}\"",
                 opts.max_message_size
             );
             if *tls {

@@ -666,3 +666,28 @@ fn relp_tls_over_openssl_rejects_a_client_whose_name_is_not_permitted() {
     let opts = Options::new(Input::Relp { tls: true }).relp_tls_lib(TlsDriver::Ossl);
     assert_rejects(opts, intruder_client, "no permited name found");
 }
+
+#[test]
+fn dropping_the_harness_ends_rsyslogd() {
+    let rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
+    let pid = rsyslog.pid().expect("running");
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    drop(rsyslog);
+    // Reaped, not merely killed: no zombie is left behind either.
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+}
+
+#[test]
+fn a_crashed_rsyslogd_is_reported_not_signalled() {
+    let mut rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
+    let pid = rsyslog.pid().expect("running");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    assert!(!rsyslog.wait_ready(WAIT), "a killed rsyslogd is not ready");
+    assert_eq!(rsyslog.pid(), None);
+    let status = rsyslog.stop().expect("the crash's exit status");
+    assert!(!status.success());
+}

@@ -12,6 +12,7 @@ use std::time::Duration;
 use support::certs::{TestPki, CLIENT_NAME, SERVER_NAME};
 use support::rsyslog::{Input, Options, Received, Rsyslog, TlsAuth, TlsDriver};
 use support::tls::{self, BlockingTls};
+use support::tls_sink::{take_frames, SinkMode, SinkOptions, TlsSink};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -86,7 +87,9 @@ fn mutual_client(pki: &TestPki, addr: SocketAddr) -> BlockingTls {
     tls::connect(addr, config, SERVER_NAME).expect("TLS handshake with rsyslog")
 }
 
-/// Writes all frames in one go, then closes with close_notify.
+/// Writes all frames in one go, then closes with close_notify and reads
+/// to the end: unread bytes (TLS 1.3 session tickets) would make the kernel
+/// answer our close with a reset that can overtake the close_notify.
 fn send_tls(mut tls: BlockingTls, bytes: &[u8]) {
     tls.write_all(bytes).expect("write frames");
     tls.flush().expect("flush");
@@ -94,6 +97,11 @@ fn send_tls(mut tls: BlockingTls, bytes: &[u8]) {
     tls.conn
         .complete_io(&mut tls.sock)
         .expect("send close_notify");
+    tls.sock.shutdown(Shutdown::Write).expect("shutdown");
+    // The server may close without its own close_notify (rsyslog does):
+    // an error here only ends the draining.
+    let mut rest = Vec::new();
+    tls.read_to_end(&mut rest).ok();
 }
 
 fn assert_tls_input_receives(input: Input) {
@@ -255,14 +263,431 @@ fn relp_input_acknowledges_and_receives_syslog_commands() {
     assert_eq!(got, expected(&samples), "{}", rsyslog.diagnostics());
 }
 
-#[test]
-fn relp_tls_input_acknowledges_and_receives_syslog_commands() {
+fn assert_relp_tls_receives(opts: Options) {
     let dir = tempfile::tempdir().expect("temp dir");
     let pki = TestPki::new(dir.path());
-    let rsyslog = Rsyslog::start(Options::new(Input::Relp { tls: true }).pki(&pki));
+    let rsyslog = Rsyslog::start(opts.pki(&pki));
     let samples = samples();
     let mut relp = RelpClient::new(mutual_client(&pki, rsyslog.addr()));
     relp.session(&samples);
     let got = rsyslog.wait_for(samples.len(), WAIT);
     assert_eq!(got, expected(&samples), "{}", rsyslog.diagnostics());
+}
+
+#[test]
+fn relp_tls_input_acknowledges_and_receives_syslog_commands() {
+    assert_relp_tls_receives(Options::new(Input::Relp { tls: true }));
+}
+
+#[test]
+fn relp_tls_over_openssl_acknowledges_and_receives_syslog_commands() {
+    assert_relp_tls_receives(Options::new(Input::Relp { tls: true }).relp_tls_lib(TlsDriver::Ossl));
+}
+
+#[test]
+fn gtls_anon_input_receives_frames_from_a_client_without_certificate() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = TestPki::new(dir.path());
+    let input = Input::Tls {
+        driver: TlsDriver::Gtls,
+        auth: TlsAuth::Anon,
+    };
+    let rsyslog = Rsyslog::start(Options::new(input).pki(&pki));
+    let samples = samples();
+    let config = tls::client_config(&pki.ca, None);
+    let client = tls::connect(rsyslog.addr(), config, SERVER_NAME).expect("handshake");
+    send_tls(client, &octet_counted(&samples));
+    assert_eq!(rsyslog.wait_for(samples.len(), WAIT), expected(&samples));
+}
+
+/// Connects with `client_cert`/`client_key`, sends the samples, and returns
+/// what the client saw afterwards (the server's verdict arrives after the
+/// TLS 1.3 handshake completes on the client side).
+fn send_as(
+    pki: &TestPki,
+    rsyslog: &Rsyslog,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> String {
+    let config = tls::client_config(&pki.ca, Some((cert, key)));
+    let mut tls = match tls::connect(rsyslog.addr(), config, SERVER_NAME) {
+        Ok(tls) => tls,
+        Err(e) => return format!("handshake: {e}"),
+    };
+    if let Err(e) = tls
+        .write_all(&octet_counted(&samples()))
+        .and_then(|()| tls.flush())
+    {
+        return format!("write: {e}");
+    }
+    let mut rest = Vec::new();
+    match tls.read_to_end(&mut rest) {
+        Ok(n) => format!("eof after {n} bytes"),
+        Err(e) => format!("read: {e}"),
+    }
+}
+
+/// A rejected client leaves a diagnostic and no message: after the
+/// rejection is logged, the permitted client's messages are the only ones.
+fn assert_rejects(
+    opts: Options,
+    bad: fn(&TestPki) -> (&std::path::Path, &std::path::Path),
+    needle: &str,
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = TestPki::new(dir.path());
+    let input = opts.input.clone();
+    let rsyslog = Rsyslog::start(opts.pki(&pki));
+    let (cert, key) = bad(&pki);
+    let outcome = send_as(&pki, &rsyslog, cert, key);
+    assert!(
+        rsyslog.wait_for_diagnostic(needle, WAIT),
+        "{input:?}: no {needle:?} after {outcome}\n{}",
+        rsyslog.diagnostics()
+    );
+    let good = &samples()[..1];
+    match input {
+        Input::Relp { .. } => RelpClient::new(mutual_client(&pki, rsyslog.addr())).session(good),
+        _ => send_tls(mutual_client(&pki, rsyslog.addr()), &octet_counted(good)),
+    }
+    assert_eq!(
+        rsyslog.wait_for(1, WAIT),
+        expected(good),
+        "{}",
+        rsyslog.diagnostics()
+    );
+}
+
+fn other_ca_client(pki: &TestPki) -> (&std::path::Path, &std::path::Path) {
+    (&pki.other_client_cert, &pki.other_client_key)
+}
+
+fn intruder_client(pki: &TestPki) -> (&std::path::Path, &std::path::Path) {
+    (&pki.intruder_cert, &pki.intruder_key)
+}
+
+fn ossl_name() -> Input {
+    Input::Tls {
+        driver: TlsDriver::Ossl,
+        auth: TlsAuth::Name {
+            permitted_peer: CLIENT_NAME.into(),
+        },
+    }
+}
+
+#[test]
+fn gtls_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
+    assert_rejects(
+        Options::new(Input::tls()),
+        other_ca_client,
+        "certificate invalid: signer not found",
+    );
+}
+
+#[test]
+fn gtls_rejects_a_client_whose_name_is_not_permitted() {
+    assert_rejects(
+        Options::new(Input::tls()),
+        intruder_client,
+        "peer name not authorized",
+    );
+}
+
+#[test]
+fn ossl_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
+    assert_rejects(
+        Options::new(ossl_name()),
+        other_ca_client,
+        "certificate verify failed",
+    );
+}
+
+#[test]
+fn ossl_rejects_a_client_whose_name_is_not_permitted() {
+    assert_rejects(
+        Options::new(ossl_name()),
+        intruder_client,
+        "peer name not authorized",
+    );
+}
+
+#[test]
+fn relp_tls_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
+    assert_rejects(
+        Options::new(Input::Relp { tls: true }),
+        other_ca_client,
+        "certificate validation failed",
+    );
+}
+
+#[test]
+fn relp_tls_rejects_a_client_whose_name_is_not_permitted() {
+    assert_rejects(
+        Options::new(Input::Relp { tls: true }),
+        intruder_client,
+        "no permited name found",
+    );
+}
+
+#[test]
+fn client_trusting_another_ca_fails_the_handshake_with_rsyslog() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = TestPki::new(dir.path());
+    let rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&pki));
+    let identity = Some((pki.client_cert.as_path(), pki.client_key.as_path()));
+    let wrong = tls::client_config(&pki.other_ca, identity);
+    let Err(err) = tls::connect(rsyslog.addr(), wrong, SERVER_NAME) else {
+        panic!("handshake must fail against a server from another CA");
+    };
+    assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+    // The same server passes with the right CA, under each name it carries.
+    for name in ["localhost", "127.0.0.1", SERVER_NAME] {
+        let right = tls::client_config(&pki.ca, identity);
+        tls::connect(rsyslog.addr(), right, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+fn send_plain(rsyslog: &Rsyslog, samples: &[Sample]) {
+    let mut sock = TcpStream::connect(rsyslog.addr()).expect("connect");
+    sock.write_all(&octet_counted(samples)).expect("write");
+    sock.shutdown(Shutdown::Write).expect("shutdown");
+}
+
+#[test]
+fn restart_keeps_the_port_and_receives_again() {
+    let mut rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
+    let samples = samples();
+    send_plain(&rsyslog, &samples[..1]);
+    rsyslog.wait_for(1, WAIT);
+    let (port, pid) = (rsyslog.port(), rsyslog.pid());
+    rsyslog.restart();
+    assert_eq!(rsyslog.port(), port);
+    assert_ne!(rsyslog.pid(), pid, "a new process");
+    send_plain(&rsyslog, &samples[1..2]);
+    assert_eq!(rsyslog.wait_for(2, WAIT), expected(&samples[..2]));
+}
+
+#[test]
+fn paused_rsyslog_delivers_nothing_until_resumed() {
+    let mut rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
+    rsyslog.pause();
+    // The kernel completes the connection and buffers the bytes for the stopped process.
+    send_plain(&rsyslog, &samples()[..1]);
+    let early = support::wait_until(Duration::from_millis(300), || {
+        !rsyslog.messages().is_empty()
+    });
+    assert!(!early, "a stopped rsyslogd wrote {:?}", rsyslog.messages());
+    rsyslog.resume();
+    assert_eq!(rsyslog.wait_for(1, WAIT), expected(&samples()[..1]));
+}
+
+#[test]
+fn stop_ends_the_process_and_frees_the_port() {
+    let mut rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
+    let status = rsyslog.stop().expect("was running");
+    assert!(status.success(), "rsyslogd exits 0 on SIGTERM: {status}");
+    assert_eq!(rsyslog.pid(), None);
+    assert!(
+        TcpStream::connect(rsyslog.addr()).is_err(),
+        "nobody listens any more"
+    );
+}
+
+fn long_message(len: usize) -> Vec<Sample> {
+    vec![sample(
+        16,
+        6,
+        "web-1",
+        "gitlab-rails",
+        "api_json",
+        "-",
+        &"x".repeat(len),
+    )]
+}
+
+#[test]
+fn default_max_message_size_cuts_a_longer_message() {
+    let rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
+    send_plain(&rsyslog, &long_message(9000));
+    let got = rsyslog.wait_for(1, WAIT);
+    assert!(got[0].msg.len() < 9000, "cut at 8096 bytes of message");
+}
+
+#[test]
+fn raised_max_message_size_keeps_a_longer_message_whole() {
+    let rsyslog = Rsyslog::start(Options::new(Input::PlainTcp).max_message_size(16 * 1024));
+    let long = long_message(12_000);
+    send_plain(&rsyslog, &long);
+    assert_eq!(rsyslog.wait_for(1, WAIT), expected(&long));
+}
+
+#[test]
+fn control_characters_are_escaped_unless_turned_off() {
+    let tab = vec![sample(16, 6, "h", "a", "m", "-", "a\tb")];
+    let escaped = Rsyslog::start(Options::new(Input::PlainTcp));
+    send_plain(&escaped, &tab);
+    assert_eq!(escaped.wait_for(1, WAIT)[0].msg, "a#011b");
+    let verbatim = Rsyslog::start(Options::new(Input::PlainTcp).escape_control_chars(false));
+    send_plain(&verbatim, &tab);
+    assert_eq!(verbatim.wait_for(1, WAIT)[0].msg, "a\tb");
+}
+
+#[test]
+fn start_fails_loudly_when_its_fixed_port_is_taken() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+    let started =
+        std::panic::catch_unwind(|| Rsyslog::start(Options::new(Input::PlainTcp).port(port)));
+    let panic = started
+        .err()
+        .expect("start must fail while the port is held");
+    let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(text.contains("could not bind port"), "{text}");
+    assert!(
+        text.contains("Could not create tcp listener"),
+        "diagnostics included: {text}"
+    );
+}
+
+fn wires(samples: &[Sample]) -> Vec<Vec<u8>> {
+    samples
+        .iter()
+        .map(|s| s.wire.clone().into_bytes())
+        .collect()
+}
+
+#[test]
+fn tls_sink_collects_frames_from_a_mutual_tls_client() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = TestPki::new(dir.path());
+    let sink = TlsSink::start(SinkOptions::mutual(&pki));
+    let samples = samples();
+    send_tls(mutual_client(&pki, sink.addr()), &octet_counted(&samples));
+    assert_eq!(sink.wait_for_frames(samples.len(), WAIT), wires(&samples));
+    assert!(
+        support::wait_until(WAIT, || sink.stats().clean_closes == 1),
+        "{:?}",
+        sink.stats()
+    );
+    assert!(sink.errors().is_empty(), "{:?}", sink.errors());
+}
+
+#[test]
+fn tls_sink_rejects_a_client_cert_from_another_ca() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = TestPki::new(dir.path());
+    let sink = TlsSink::start(SinkOptions::mutual(&pki));
+    let config = tls::client_config(
+        &pki.ca,
+        Some((&pki.other_client_cert, &pki.other_client_key)),
+    );
+    if let Ok(mut tls) = tls::connect(sink.addr(), config, SERVER_NAME) {
+        // TLS 1.3: the client learns of the rejection only when it reads.
+        tls.write_all(&octet_counted(&samples())).ok();
+        let mut rest = Vec::new();
+        assert!(
+            tls.read_to_end(&mut rest).is_err(),
+            "the sink must abort the session"
+        );
+    }
+    let errors = sink.wait_for_errors(1, WAIT);
+    assert!(errors[0].contains("handshake"), "{errors:?}");
+    assert!(sink.frames().is_empty());
+}
+
+#[test]
+fn tls_sink_without_client_auth_accepts_an_anonymous_client() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = TestPki::new(dir.path());
+    let sink = TlsSink::start(SinkOptions::server_only(&pki));
+    let config = tls::client_config(&pki.ca, None);
+    let samples = samples();
+    send_tls(
+        tls::connect(sink.addr(), config, "127.0.0.1").expect("handshake"),
+        &octet_counted(&samples),
+    );
+    assert_eq!(sink.wait_for_frames(samples.len(), WAIT), wires(&samples));
+}
+
+#[test]
+fn tls_sink_in_discard_mode_counts_bytes_only() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = TestPki::new(dir.path());
+    let sink = TlsSink::start(SinkOptions::mutual(&pki).mode(SinkMode::Discard));
+    let bytes = octet_counted(&samples());
+    send_tls(mutual_client(&pki, sink.addr()), &bytes);
+    let total = bytes.len() as u64;
+    assert!(
+        support::wait_until(WAIT, || sink.bytes() == total),
+        "{:?}",
+        sink.stats()
+    );
+    assert!(sink.frames().is_empty());
+}
+
+#[test]
+fn take_frames_keeps_partial_frames_for_later_and_rejects_bad_lengths() {
+    let mut out = Vec::new();
+    assert_eq!(take_frames(b"3 abc5 hel", &mut out), Ok(5));
+    assert_eq!(out, vec![b"abc".to_vec()]);
+    assert_eq!(
+        take_frames(b"12", &mut out),
+        Ok(0),
+        "a length still arriving"
+    );
+    assert_eq!(take_frames(b"", &mut out), Ok(0));
+    for bad in [
+        &b"03 abc"[..],
+        b"x abc",
+        b" abc",
+        b"123456789 a",
+        b"<34>1 -",
+    ] {
+        assert!(
+            take_frames(bad, &mut out).is_err(),
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
+
+#[test]
+fn relp_tls_over_openssl_rejects_a_client_cert_from_another_ca() {
+    let opts = Options::new(Input::Relp { tls: true }).relp_tls_lib(TlsDriver::Ossl);
+    assert_rejects(
+        opts,
+        other_ca_client,
+        "unable to get local issuer certificate",
+    );
+}
+
+#[test]
+fn relp_tls_over_openssl_rejects_a_client_whose_name_is_not_permitted() {
+    let opts = Options::new(Input::Relp { tls: true }).relp_tls_lib(TlsDriver::Ossl);
+    assert_rejects(opts, intruder_client, "no permited name found");
+}
+
+#[test]
+fn dropping_the_harness_ends_rsyslogd() {
+    let rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
+    let pid = rsyslog.pid().expect("running");
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    drop(rsyslog);
+    // Reaped, not merely killed: no zombie is left behind either.
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+}
+
+#[test]
+fn a_crashed_rsyslogd_is_reported_not_signalled() {
+    let mut rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
+    let pid = rsyslog.pid().expect("running");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    assert!(!rsyslog.wait_ready(WAIT), "a killed rsyslogd is not ready");
+    assert_eq!(rsyslog.pid(), None);
+    let status = rsyslog.stop().expect("the crash's exit status");
+    assert!(!status.success());
 }

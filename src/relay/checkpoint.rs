@@ -589,6 +589,18 @@ mod tests {
     }
 
     #[test]
+    fn store_under_a_regular_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_a_dir = dir.path().join("state");
+        fs::write(&not_a_dir, b"").unwrap();
+        let err = sample()
+            .store(&not_a_dir.join(CHECKPOINT_FILE))
+            .unwrap_err();
+        assert!(matches!(err, CheckpointError::Write { .. }), "{err}");
+        assert!(err.to_string().contains("state/checkpoints.v1"), "{err}");
+    }
+
+    #[test]
     fn store_into_a_read_only_directory_is_a_clear_error() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();

@@ -1,1 +1,409 @@
-//! (being written)
+//! Which files a source covers: a recursive walk of a root (with GitLab's
+//! skip list) or an explicit glob, plus inotify hints.
+//!
+//! The periodic rescan (the caller calling [`walk_root`]/[`expand_glob`]
+//! again) is the truth; [`Watcher`] only wakes the caller early. inotify
+//! misses writes made by other clients of a network file system, so polling
+//! always stays on.
+//!
+//! Problems with one directory or entry are collected as warnings: one
+//! unreadable directory must not hide the rest of the tree.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use notify::Watcher as _;
+
+/// A problem with one directory, entry, pattern or watch.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    #[error("cannot list directory {}: {source}", path.display())]
+    ReadDir { path: PathBuf, source: io::Error },
+    #[error("cannot stat {}: {source}", path.display())]
+    Stat { path: PathBuf, source: io::Error },
+    #[error("bad glob pattern {pattern:?}: {reason}")]
+    Pattern { pattern: String, reason: String },
+    #[error("cannot watch {} for changes: {source}", path.display())]
+    Watch {
+        path: PathBuf,
+        source: notify::Error,
+    },
+}
+
+/// Files under `root`, recursively: regular files only, symlinked
+/// directories not followed, GitLab's non-log files skipped (see
+/// [`is_skipped_name`]). Unreadable directories become warnings.
+/// Output is sorted within each directory.
+pub fn walk_root(root: &Path, out: &mut Vec<PathBuf>, warnings: &mut Vec<DiscoverError>) {
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let mut names = match list_dir(&dir) {
+            Ok(names) => names,
+            Err(source) => {
+                warnings.push(DiscoverError::ReadDir { path: dir, source });
+                continue;
+            }
+        };
+        names.sort();
+        let mut subdirs = Vec::new();
+        for path in names {
+            classify_entry(path, out, &mut subdirs, warnings);
+        }
+        // Depth first, in name order.
+        dirs.extend(subdirs.into_iter().rev());
+    }
+}
+
+fn list_dir(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect()
+}
+
+/// Sorts one directory entry into a file to tail, a directory to walk, or nothing.
+fn classify_entry(
+    path: PathBuf,
+    files: &mut Vec<PathBuf>,
+    subdirs: &mut Vec<PathBuf>,
+    warnings: &mut Vec<DiscoverError>,
+) {
+    let Some(name) = path.file_name() else { return };
+    if is_skipped_name(&name.to_string_lossy()) {
+        return;
+    }
+    let meta = match fs::symlink_metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return, // gone since listing
+        Err(source) => return warnings.push(DiscoverError::Stat { path, source }),
+    };
+    if meta.is_dir() {
+        subdirs.push(path);
+    } else if meta.is_file() {
+        files.push(path);
+    } else if meta.file_type().is_symlink() {
+        // A symlink to a file is tailed (Kubernetes links container logs);
+        // a symlink to a directory is not followed, so the walk cannot
+        // leave the tree or loop.
+        if fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            files.push(path);
+        }
+    }
+}
+
+/// Names that are never log files to tail: hidden files, svlogd's rotated
+/// `@….s`/`@….u` files and its `lock`, `state`, `newstate`, `config`,
+/// compressed files, and logrotate's numbered rotations (`x.1`, `x.log.3`).
+pub fn is_skipped_name(name: &str) -> bool {
+    const SVLOGD: [&str; 4] = ["lock", "state", "newstate", "config"];
+    const COMPRESSED: [&str; 4] = [".gz", ".zst", ".bz2", ".xz"];
+    name.starts_with('.')
+        || name.starts_with('@')
+        || SVLOGD.contains(&name)
+        || COMPRESSED.iter().any(|s| name.ends_with(s))
+        || has_rotation_number(name)
+}
+
+/// `name` ends in `.<digits>` after a non-empty stem: `api.log.1`, `current.12`.
+fn has_rotation_number(name: &str) -> bool {
+    match name.rsplit_once('.') {
+        Some((stem, n)) => {
+            !stem.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+/// Regular files (or symlinks to them) matching `pattern`. Explicit
+/// patterns get no skip list.
+pub fn expand_glob(pattern: &str, out: &mut Vec<PathBuf>, warnings: &mut Vec<DiscoverError>) {
+    let paths = match glob::glob(pattern) {
+        Ok(paths) => paths,
+        Err(e) => {
+            return warnings.push(DiscoverError::Pattern {
+                pattern: pattern.to_string(),
+                reason: e.to_string(),
+            })
+        }
+    };
+    for entry in paths {
+        match entry {
+            Ok(path) => {
+                if fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+                    out.push(path);
+                }
+            }
+            Err(e) => warnings.push(DiscoverError::ReadDir {
+                path: e.path().to_path_buf(),
+                source: e.into(),
+            }),
+        }
+    }
+}
+
+/// The directory to watch for a glob: its longest leading run of components
+/// without `*`, `?` or `[`. `/var/log/gitlab/*/current` → `/var/log/gitlab`.
+pub fn glob_base(pattern: &str) -> PathBuf {
+    let mut base = PathBuf::new();
+    for comp in Path::new(pattern).components() {
+        let s = comp.as_os_str().to_string_lossy();
+        if s.contains(['*', '?', '[']) {
+            return base;
+        }
+        base.push(comp);
+    }
+    // No wildcard: the pattern names one file; watch its directory.
+    base.parent().map(Path::to_path_buf).unwrap_or(base)
+}
+
+/// inotify hints: wakes the caller on any event under the watched
+/// directories. Dropping it stops watching.
+pub struct Watcher {
+    /// Kept alive for its watches; dropped with us.
+    _inner: notify::RecommendedWatcher,
+}
+
+impl Watcher {
+    /// Watches each directory in `roots` recursively (pass [`glob_base`] of
+    /// each glob). Any failure (missing directory, inotify watch limit) is
+    /// an error: the caller then relies on polling alone.
+    pub fn start(
+        roots: &[PathBuf],
+        wake: impl Fn() + Send + Sync + 'static,
+    ) -> Result<Watcher, DiscoverError> {
+        let handler = move |_event: notify::Result<notify::Event>| wake();
+        let mut inner =
+            notify::recommended_watcher(handler).map_err(|source| DiscoverError::Watch {
+                path: roots.first().cloned().unwrap_or_default(),
+                source,
+            })?;
+        for root in roots {
+            inner
+                .watch(root, notify::RecursiveMode::Recursive)
+                .map_err(|source| DiscoverError::Watch {
+                    path: root.clone(),
+                    source,
+                })?;
+        }
+        Ok(Watcher { _inner: inner })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn touch(root: &Path, rel: &str) -> PathBuf {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, b"x\n").unwrap();
+        p
+    }
+
+    fn walked(root: &Path) -> (Vec<String>, Vec<DiscoverError>) {
+        let (mut out, mut warnings) = (Vec::new(), Vec::new());
+        walk_root(root, &mut out, &mut warnings);
+        let rel = out
+            .iter()
+            .map(|p| p.strip_prefix(root).unwrap().to_string_lossy().into_owned())
+            .collect();
+        (rel, warnings)
+    }
+
+    #[test]
+    fn walk_finds_log_files_recursively_and_skips_rotated_and_svlogd_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        for rel in [
+            "gitlab-rails/production_json.log",
+            "gitlab-rails/production_json.log.1",
+            "gitlab-rails/api_json.log.3.gz",
+            "gitlab-rails/.hidden.log",
+            "sidekiq/current",
+            "sidekiq/@400000006543a1b2.s",
+            "sidekiq/lock",
+            "sidekiq/state",
+            "sidekiq/newstate",
+            "sidekiq/config",
+            "nginx/gitlab_access.log",
+            "nginx/gitlab_error.log.xz",
+            "nginx/old.zst",
+            "nginx/old.bz2",
+            ".snapshot/production_json.log",
+        ] {
+            touch(r, rel);
+        }
+        let (files, warnings) = walked(r);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            files,
+            [
+                "gitlab-rails/production_json.log",
+                "nginx/gitlab_access.log",
+                "sidekiq/current"
+            ]
+        );
+    }
+
+    #[test]
+    fn rotation_numbers_are_recognised_but_not_version_like_names() {
+        assert!(is_skipped_name("api_json.log.1"));
+        assert!(is_skipped_name("current.12"));
+        assert!(!is_skipped_name("gitlab-shell.log"));
+        assert!(!is_skipped_name("v1.log"));
+        assert!(!is_skipped_name("2024"));
+    }
+
+    #[test]
+    fn walk_does_not_follow_symlinked_directories_but_tails_symlinked_files() {
+        let outside = tempfile::tempdir().unwrap();
+        let target = touch(outside.path(), "elsewhere/secret.log");
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "pod/app.log");
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("escape")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("pod/loop")).unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("pod/linked.log")).unwrap();
+        let (files, warnings) = walked(dir.path());
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(files, ["pod/app.log", "pod/linked.log"]);
+    }
+
+    #[test]
+    fn walk_skips_fifos_and_other_special_files() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "app.log");
+        nix::unistd::mkfifo(&dir.path().join("pipe.log"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert_eq!(walked(dir.path()).0, ["app.log"]);
+    }
+
+    #[test]
+    fn missing_root_is_a_warning_not_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let (files, warnings) = walked(&dir.path().join("missing"));
+        assert!(files.is_empty());
+        assert!(
+            matches!(&warnings[..], [DiscoverError::ReadDir { .. }]),
+            "{warnings:?}"
+        );
+        assert!(warnings[0].to_string().contains("missing"));
+    }
+
+    #[test]
+    fn unreadable_subdirectory_is_a_warning_and_the_rest_is_still_found() {
+        use std::os::unix::fs::PermissionsExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            return; // root lists a mode-000 directory
+        }
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "a/app.log");
+        touch(dir.path(), "b/locked.log");
+        let locked = dir.path().join("b");
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
+        let (files, warnings) = walked(dir.path());
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(files, ["a/app.log"]);
+        assert!(matches!(&warnings[..], [DiscoverError::ReadDir { path, .. }] if *path == locked));
+    }
+
+    #[test]
+    fn glob_matches_regular_files_without_the_skip_list() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "pod-a/current");
+        touch(dir.path(), "pod-b/current");
+        touch(dir.path(), "pod-b/current.1");
+        fs::create_dir_all(dir.path().join("pod-c/current")).unwrap();
+        let pattern = format!("{}/*/current*", dir.path().display());
+        let (mut out, mut warnings) = (Vec::new(), Vec::new());
+        expand_glob(&pattern, &mut out, &mut warnings);
+        let names: Vec<_> = out
+            .iter()
+            .map(|p| p.strip_prefix(dir.path()).unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                Path::new("pod-a/current"),
+                Path::new("pod-b/current"),
+                Path::new("pod-b/current.1")
+            ]
+        );
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn bad_glob_pattern_is_a_warning_naming_it() {
+        let (mut out, mut warnings) = (Vec::new(), Vec::new());
+        expand_glob("/var/log/[", &mut out, &mut warnings);
+        assert!(out.is_empty());
+        assert!(
+            warnings[0].to_string().contains("/var/log/["),
+            "{}",
+            warnings[0]
+        );
+    }
+
+    #[test]
+    fn glob_base_is_the_static_prefix_directory() {
+        assert_eq!(
+            glob_base("/var/log/gitlab/*/current"),
+            Path::new("/var/log/gitlab")
+        );
+        assert_eq!(
+            glob_base("/var/log/gitlab/gitlab-rails/*.log"),
+            Path::new("/var/log/gitlab/gitlab-rails")
+        );
+        assert_eq!(
+            glob_base("/var/log/gitaly/gitaly.log"),
+            Path::new("/var/log/gitaly")
+        );
+        assert_eq!(glob_base("/logs/pod-[ab]/x"), Path::new("/logs"));
+    }
+
+    #[test]
+    fn watcher_wakes_on_a_new_file_in_a_subdirectory() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("pod")).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let _w = Watcher::start(&[dir.path().to_path_buf()], move || {
+            // The receiver outlives the watcher in this test.
+            tx.send(()).unwrap_or_default();
+        })
+        .unwrap();
+        touch(dir.path(), "pod/app.log");
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("an inotify event within 10s");
+    }
+
+    #[test]
+    fn dropping_the_watcher_stops_the_wake_ups() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let w = Watcher::start(&[dir.path().to_path_buf()], move || {
+            tx.send(()).unwrap_or_default();
+        })
+        .unwrap();
+        drop(w);
+        touch(dir.path(), "late.log");
+        // Shutdown is asynchronous (the event loop thread may still pass on
+        // an event), but the handler and its sender must go away.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(()) => continue,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(e) => panic!("watcher still alive after drop: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn watching_a_missing_directory_is_an_error_for_the_caller_to_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let err = Watcher::start(std::slice::from_ref(&missing), || {})
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("missing"), "{err}");
+    }
+}

@@ -319,7 +319,10 @@ impl Tailer {
     }
 
     fn pending_room(&self) -> usize {
-        (self.opts.max_line + 1).saturating_sub(self.pending.len())
+        self.opts
+            .max_line
+            .saturating_add(1)
+            .saturating_sub(self.pending.len())
     }
 
     /// Hands out the unterminated line, if any, as `partial`.
@@ -423,7 +426,8 @@ impl Tailer {
         debug_assert!(self.cons <= self.filled && self.filled <= self.chunk.len());
         debug_assert_eq!(
             self.pending.len() as u64,
-            self.pending_raw.min(self.opts.max_line as u64 + 1)
+            self.pending_raw
+                .min((self.opts.max_line as u64).saturating_add(1))
         );
         debug_assert_eq!(
             self.offset + self.pending_raw + (self.filled - self.cons) as u64,

@@ -11,6 +11,7 @@
 pub mod certs;
 pub mod rsyslog;
 pub mod tls;
+pub mod tls_sink;
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::thread;

@@ -122,6 +122,9 @@ pub struct Options {
     pub escape_control_chars: bool,
     /// A fixed port instead of a free one found at start.
     pub port: Option<u16>,
+    /// TLS library imrelp uses for `Input::Relp { tls: true }` (librelp's
+    /// `tls.tlslib`, a module parameter): GnuTLS unless set.
+    pub relp_tls_lib: TlsDriver,
 }
 
 impl Options {
@@ -133,6 +136,7 @@ impl Options {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             escape_control_chars: true,
             port: None,
+            relp_tls_lib: TlsDriver::Gtls,
         }
     }
 
@@ -145,6 +149,19 @@ impl Options {
     /// Sets the receiver's message size limit.
     pub fn max_message_size(mut self, bytes: usize) -> Options {
         self.max_message_size = bytes;
+        self
+    }
+
+    /// Listens on `port` instead of a free one found at start (no retry
+    /// when it is taken: the start fails).
+    pub fn port(mut self, port: u16) -> Options {
+        self.port = Some(port);
+        self
+    }
+
+    /// Runs RELP over TLS with this library.
+    pub fn relp_tls_lib(mut self, lib: TlsDriver) -> Options {
+        self.relp_tls_lib = lib;
         self
     }
 
@@ -224,8 +241,10 @@ pub struct Rsyslog {
     opts: Options,
     pki: Option<TestPki>,
     port: u16,
-    /// `None` once stopped.
+    /// `None` once stopped or reaped.
     child: Option<Child>,
+    /// Exit status of a process that ended without [`Rsyslog::stop`] (a crash).
+    exited: Option<ExitStatus>,
     /// Whether we sent SIGSTOP without a SIGCONT since.
     paused: bool,
     /// Lengths of the diagnostics files when the current process was spawned,
@@ -257,6 +276,7 @@ impl Rsyslog {
             pki,
             opts,
             child: None,
+            exited: None,
             paused: false,
             diag_mark: (0, 0),
         };
@@ -333,7 +353,8 @@ impl Rsyslog {
             return got;
         }
         panic!(
-            "rsyslog received {} of {count} messages within {timeout:?}: {got:#?}\n{}",
+            "rsyslog ({}) received {} of {count} messages within {timeout:?}: {got:#?}\n{}",
+            self.process_state(),
             got.len(),
             self.diagnostics()
         );
@@ -344,14 +365,20 @@ impl Rsyslog {
         wait_until(timeout, || self.diagnostics().contains(needle))
     }
 
-    /// rsyslog's stderr and its internal messages (TLS and bind errors land
-    /// here), for failure messages.
+    /// rsyslog's internal messages (TLS and bind errors land here) and the
+    /// stderr lines they do not already hold (errors before the config is
+    /// active), for failure messages.
     pub fn diagnostics(&self) -> String {
         let read = |name: &str| fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        let internal = read("internal.log");
+        // rsyslogd -n copies each error to stderr as "rsyslogd: TEXT".
+        let stderr_only: String = read("stderr.log")
+            .lines()
+            .filter(|l| !internal.contains(l.trim_start_matches("rsyslogd: ")))
+            .map(|l| format!("{l}\n"))
+            .collect();
         format!(
-            "--- rsyslogd stderr ---\n{}--- rsyslogd internal messages ---\n{}",
-            read("stderr.log"),
-            read("internal.log")
+            "--- rsyslogd internal messages ---\n{internal}--- rsyslogd stderr (rest) ---\n{stderr_only}"
         )
     }
 
@@ -360,11 +387,25 @@ impl Rsyslog {
         render_config(self.dir.path(), &self.opts, self.pki.as_ref(), self.port)
     }
 
+    /// `pid N, state S` from `/proc` (R/S running, T paused, Z exited but
+    /// not yet reaped), or `not running`: for failure messages.
+    pub fn process_state(&self) -> String {
+        let Some(pid) = self.pid() else {
+            return format!("not running, last exit {:?}", self.exited);
+        };
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The state follows the parenthesised command name, which may contain spaces.
+        let state = stat.rsplit_once(") ").map_or("?", |(_, rest)| &rest[..1]);
+        format!("pid {pid}, state {state}")
+    }
+
     /// SIGTERM by PID, then SIGKILL if it has not exited after a grace period.
-    /// Returns the exit status (`None` if it was already stopped).
+    /// Returns the exit status; `None` if it was already stopped.
     pub fn stop(&mut self) -> Option<ExitStatus> {
         self.resume();
-        let child = self.child.as_mut()?;
+        let Some(child) = self.child.as_mut() else {
+            return self.exited.take();
+        };
         signal(child, Signal::SIGTERM);
         let deadline = Instant::now() + STOP_TIMEOUT;
         let status = loop {
@@ -416,10 +457,17 @@ impl Rsyslog {
     }
 
     fn is_running(&mut self) -> bool {
-        match &mut self.child {
-            Some(child) => child.try_wait().expect("waitpid rsyslogd").is_none(),
-            None => false,
-        }
+        self.reap();
+        self.child.is_some()
+    }
+
+    /// Collects a process that exited on its own, so no signal is ever sent
+    /// to a PID that is no longer ours.
+    fn reap(&mut self) -> Option<ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().expect("waitpid rsyslogd")?;
+        self.child = None;
+        self.exited = Some(status);
+        Some(status)
     }
 
     fn is_listening(&self) -> bool {
@@ -433,12 +481,7 @@ impl Rsyslog {
             if self.is_listening() {
                 return Startup::Listening;
             }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                self.child = None;
+            if let Some(status) = self.reap() {
                 return Startup::Exited(status);
             }
             if self.bind_failed() {
@@ -530,10 +573,13 @@ impl Drop for Rsyslog {
     }
 }
 
+/// Signals our own unreaped child, so the PID cannot have been reused and
+/// ESRCH cannot happen. Never panics while unwinding (drop during a failed test).
 fn signal(child: &Child, sig: Signal) {
     let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits i32"));
-    // ESRCH cannot happen: the child is not reaped until we wait for it.
-    kill(pid, sig).unwrap_or_else(|e| panic!("kill({pid}, {sig}): {e}"));
+    if let Err(e) = kill(pid, sig) {
+        assert!(thread::panicking(), "kill({pid}, {sig}): {e}");
+    }
 }
 
 fn file_len(path: &Path) -> u64 {
@@ -631,8 +677,13 @@ fn render_input(opts: &Options, pki: Option<&TestPki>, port: u16) -> String {
         }
         Input::Tls { driver, auth } => imtcp_tls(&common, *driver, auth, pki()),
         Input::Relp { tls } => {
+            let lib = match opts.relp_tls_lib {
+                TlsDriver::Gtls => "gnutls",
+                TlsDriver::Ossl => "openssl",
+            };
             let mut input = format!(
-                "module(load=\"imrelp\")\ninput(type=\"imrelp\" {common} maxDataSize=\"{}\"",
+                "module(load=\"imrelp\" tls.tlslib=\"{lib}\")\n\
+                 input(type=\"imrelp\" {common} maxDataSize=\"{}\"",
                 opts.max_message_size
             );
             if *tls {

@@ -200,6 +200,7 @@ impl Reader {
     /// path now names another file or nothing.
     fn rescan(&mut self) {
         let scan = self.sources.scan();
+        report_scan_warnings(&scan);
         let mut seen: HashMap<FileKey, ()> = HashMap::with_capacity(scan.files.len());
         for found in scan.files {
             seen.insert(found.key, ());
@@ -219,7 +220,6 @@ impl Reader {
             }
         }
         self.first_scan = false;
-        report_scan_warnings(&scan);
     }
 
     fn open(&mut self, key: FileKey, path: &Path, rule: Arc<FileRule>, hostname: &str, start_at: StartAt) {

@@ -1,0 +1,204 @@
+//! The relay's failure behaviour, with the real binary: TLS that must not
+//! verify (wrong CA, wrong name) sends nothing and says why; a receiver that
+//! is down is retried until it comes up; bad configuration is an error that
+//! names the file and the key. Plus the `--check` and `--demo` commands.
+
+mod relay_support;
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use relay_support::{append, Relay};
+use support::certs::{TestPki, SERVER_NAME};
+use support::rsyslog::{Input, Options, Rsyslog};
+
+struct Setup {
+    tmp: tempfile::TempDir,
+    root: PathBuf,
+    pki: TestPki,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("logs");
+        fs::create_dir_all(root.join("web-0")).unwrap();
+        let pki_dir = tmp.path().join("pki");
+        fs::create_dir_all(&pki_dir).unwrap();
+        let pki = TestPki::new(&pki_dir);
+        Setup { tmp, root, pki }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    /// A TLS config to 127.0.0.1:port; `ca` and `server_name` vary per test.
+    fn config(&self, port: u16, ca: &Path, server_name: &str) -> PathBuf {
+        let text = format!(
+            r#"state_dir = "{state}"
+[[source]]
+preset = "gitlab"
+root = "{root}"
+per_pod_dirs = true
+poll_interval = "100ms"
+[output]
+type = "tls"
+address = "127.0.0.1:{port}"
+ca_file = "{ca}"
+cert_file = "{cert}"
+key_file = "{key}"
+server_name = "{server_name}"
+"#,
+            state = self.path("state").display(),
+            root = self.root.display(),
+            ca = ca.display(),
+            cert = self.pki.client_cert.display(),
+            key = self.pki.client_key.display(),
+        );
+        let path = self.path("relay.toml");
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn write_lines(&self, n: usize) {
+        let mut text = String::new();
+        for i in 0..n {
+            text.push_str(&format!("{{\"severity\":\"INFO\",\"message\":\"id=web-0/api_json/{i}\"}}\n"));
+        }
+        append(&self.root.join("web-0/api_json.log"), &text);
+    }
+}
+
+/// Counts the relay's log lines that contain every one of `needles`.
+fn count_lines(log: &str, needles: &[&str]) -> usize {
+    log.lines().filter(|l| needles.iter().all(|n| l.contains(n))).count()
+}
+
+/// A relay that trusts another CA must not send a byte, must say which peer
+/// failed and why, and must keep retrying.
+#[test]
+fn wrong_ca_sends_nothing_names_the_peer_and_retries() {
+    let s = Setup::new();
+    let rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&s.pki));
+    s.write_lines(10);
+    let config = s.config(rsyslog.port(), &s.pki.other_ca, SERVER_NAME);
+    let relay = Relay::start(support::reaplog_bin(), &config, &s.path("relay.stderr"));
+    let peer = format!("127.0.0.1:{}", rsyslog.port());
+    let retried = support::wait_until(Duration::from_secs(15), || {
+        count_lines(&relay.log(), &[&peer, "TLS handshake", "UnknownIssuer"]) >= 2
+    });
+    assert!(retried, "no repeated, clear handshake error:\n{}", relay.log());
+    assert!(rsyslog.messages().is_empty(), "data reached the receiver despite a wrong CA");
+}
+
+/// A server certificate that does not carry the configured name is refused.
+#[test]
+fn wrong_server_name_sends_nothing_and_says_so() {
+    let s = Setup::new();
+    let rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&s.pki));
+    s.write_lines(10);
+    let config = s.config(rsyslog.port(), &s.pki.ca, "not-the-receiver.test");
+    let relay = Relay::start(support::reaplog_bin(), &config, &s.path("relay.stderr"));
+    let refused = support::wait_until(Duration::from_secs(15), || {
+        count_lines(&relay.log(), &["TLS handshake", "NotValidForName"]) >= 2
+    });
+    assert!(refused, "no repeated name-mismatch error:\n{}", relay.log());
+    assert!(rsyslog.messages().is_empty(), "data reached the receiver despite a wrong name");
+}
+
+/// Lines written while the receiver is down arrive once it is up, on the
+/// same address, without restarting the relay.
+#[test]
+fn receiver_down_is_retried_until_it_comes_up() {
+    let s = Setup::new();
+    let port = support::free_port();
+    s.write_lines(50);
+    let config = s.config(port, &s.pki.ca, SERVER_NAME);
+    let relay = Relay::start(support::reaplog_bin(), &config, &s.path("relay.stderr"));
+    let peer = format!("127.0.0.1:{port}");
+    let retried = support::wait_until(Duration::from_secs(15), || {
+        count_lines(&relay.log(), &[&peer, "cannot connect"]) >= 3
+    });
+    assert!(retried, "no repeated connection errors naming the peer:\n{}", relay.log());
+    let mut opts = Options::new(Input::tls()).pki(&s.pki);
+    opts.port = Some(port);
+    let rsyslog = Rsyslog::start(opts);
+    let got = rsyslog.wait_for(50, Duration::from_secs(60));
+    assert_eq!(got.len(), 50, "{}", relay.log());
+}
+
+fn run_relay(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(support::reaplog_bin())
+        .arg("relay")
+        .args(args)
+        .output()
+        .expect("run reaplog relay");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// An unknown key, a bad value and a missing certificate each stop the
+/// relay at start-up with the file, the key or the path in the message.
+#[test]
+fn bad_config_is_an_error_naming_the_file_and_key() {
+    let s = Setup::new();
+    let good = fs::read_to_string(s.config(6514, &s.pki.ca, SERVER_NAME)).unwrap();
+    let cases = [
+        (good.replace("per_pod_dirs", "per_pod_dir"), vec!["relay.toml", "per_pod_dir"]),
+        (good.replace("poll_interval = \"100ms\"", "poll_interval = \"soon\""), vec!["relay.toml", "poll_interval", "soon"]),
+        (good.replace("type = \"tls\"", "type = \"udp\""), vec!["relay.toml", "udp"]),
+        (good.replace(&s.pki.ca.display().to_string(), "/nonexistent/ca.crt"), vec!["ca_file", "/nonexistent/ca.crt"]),
+    ];
+    for (text, needles) in cases {
+        let path = s.path("relay.toml");
+        fs::write(&path, &text).unwrap();
+        let (code, _, stderr) = run_relay(&["--config", path.to_str().unwrap(), "--check"]);
+        assert_eq!(code, 1, "{stderr}");
+        for n in needles {
+            assert!(stderr.contains(n), "error does not name {n:?}: {stderr}");
+        }
+    }
+}
+
+/// `--check` validates and lists each file with the fields it would get.
+#[test]
+fn check_lists_files_with_their_fields() {
+    let s = Setup::new();
+    s.write_lines(1);
+    append(&s.root.join("web-0/sidekiq/current"), "2026-11-25_09:14:07.11731 {}\n");
+    append(&s.root.join("web-0/sidekiq/@400000006744a1b20a3c1d2e.s"), "old\n");
+    let config = s.config(6514, &s.pki.ca, SERVER_NAME);
+    let (code, stdout, stderr) = run_relay(&["--config", config.to_str().unwrap(), "--check"]);
+    assert_eq!(code, 0, "{stderr}");
+    let api = stdout.lines().find(|l| l.ends_with("api_json.log")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(api.contains("web-0") && api.contains("gitlab-rails") && api.contains("api_json") && api.contains("local0"), "{api}");
+    let sidekiq = stdout.lines().find(|l| l.ends_with("current")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(sidekiq.contains("gitlab-sidekiq") && sidekiq.contains("local1"), "{sidekiq}");
+    assert!(!stdout.contains("@4000"), "a rotated svlogd file would be tailed:\n{stdout}");
+    assert!(stdout.contains("2 files would be tailed"), "{stdout}");
+}
+
+/// The README's first command: RFC 5424 frames for the embedded GitLab sample.
+#[test]
+fn demo_prints_octet_counted_rfc5424_frames() {
+    let (code, stdout, stderr) = run_relay(&["--demo"]);
+    assert_eq!(code, 0, "{stderr}");
+    let frames: Vec<&str> = stdout.lines().collect();
+    assert_eq!(frames.len(), 12, "{stdout}");
+    for f in &frames {
+        let (len, msg) = f.split_once(' ').unwrap();
+        assert_eq!(len.parse::<usize>().unwrap(), msg.len(), "octet count of {f}");
+        assert!(msg.starts_with('<') && msg.contains(">1 "), "not RFC 5424: {msg}");
+    }
+    // production_json with status 503: err (3) at local0 (16) → PRI 131.
+    assert!(frames.iter().any(|f| f.contains("<131>1 ") && f.contains("MetricsController")), "{stdout}");
+    // svlogd prefix stripped, severity from the JSON: sidekiq WARN at local1 → PRI 140.
+    assert!(frames.iter().any(|f| f.contains("<140>1 ") && f.contains(" gitlab-sidekiq-all-in-1-v2-6c9d8f-9tq4z gitlab-sidekiq - sidekiq - {")), "{stdout}");
+}

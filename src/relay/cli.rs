@@ -113,6 +113,7 @@ fn init_logging(json: bool, level: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     // A second initialisation (tests calling main twice) is harmless.
     let _already_set = if json {

@@ -201,8 +201,10 @@ impl fmt::Display for Severity {
     }
 }
 
-/// Accepts the names of [`FACILITY_NAMES`] (any case), `security` (an old
-/// alias of `auth`) and the codes 0–23.
+/// Accepts the names `kern`, `user`, `mail`, `daemon`, `auth`, `syslog`,
+/// `lpr`, `news`, `uucp`, `cron`, `authpriv`, `ftp`, `ntp`, `audit`, `alert`,
+/// `clock`, `local0`–`local7` (any case), `security` (an old alias of
+/// `auth`) and the codes 0–23.
 impl FromStr for Facility {
     type Err = String;
 

@@ -137,7 +137,7 @@ fn kind(name: &str) -> Option<Kind<'_>> {
 /// The built-in GitLab preset. `rel` is the file's path relative to the
 /// source root with the per-pod directory already removed, e.g.
 /// `api_json.log`, `gitlab-rails/production_json.log`, `sidekiq/current`.
-/// `None`: not a file to ship (see [`kind`]), a path deeper than
+/// `None`: not a file to ship (rotated, state or non-log files), a path deeper than
 /// `dir/file`, a root-level `current`, or a name that is not UTF-8.
 pub fn gitlab_rule(rel: &Path) -> Option<FileRule> {
     let mut parts = rel.components().map(|c| match c {

@@ -401,6 +401,13 @@ impl Encoder {
         self.max_message_size
     }
 
+    /// The most octets one [`Encoder::encode_frame`] call appends (the
+    /// maximum message plus its length prefix): what a batch buffer must
+    /// have room for before it takes one more line.
+    pub fn max_frame_len(&self) -> usize {
+        framing::decimal_len(self.max_message_size) + 1 + self.max_message_size
+    }
+
     /// Appends one RFC 5425 frame (`MSG-LEN SP SYSLOG-MSG`) for this message
     /// to `out`.
     ///
@@ -980,6 +987,7 @@ mod tests {
         let msg = p.msg.unwrap();
         assert!(msg.ends_with(TRUNCATION_MARKER));
         assert_eq!(out.len(), "1024 ".len() + 1024, "fills the maximum exactly");
+        assert_eq!(out.len(), enc.max_frame_len());
     }
 
     #[test]

@@ -293,6 +293,8 @@ fn preset_skips_rotated_state_and_other_files() {
         "gitlab-rails/production_json.log-20200114",
         "gitlab-rails/production_json.log.gz",
         "nginx/.gitlab_access.log.swp",
+        ".snapshot/current",
+        ".snap/api_json.log",
         "api_json.log.1",
         "current",
         ".log",

@@ -200,6 +200,12 @@ pub struct Watcher {
     _inner: notify::RecommendedWatcher,
 }
 
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watcher").finish_non_exhaustive()
+    }
+}
+
 impl Watcher {
     /// Watches each directory in `roots` recursively (pass [`glob_base`] of
     /// each glob). Any failure (missing directory, inotify watch limit) is

@@ -22,6 +22,15 @@
 //!   inherent to copytruncate, and the reason to read promptly.
 //!   A truncated file rewritten past our position with the same first
 //!   `FINGERPRINT_MAX` bytes is indistinguishable from growth.
+//!   So is a rewrite to exactly the size we had read (the size is what
+//!   triggers the fingerprint check).
+//! * After a truncation, `end_offset`s start again near 0: the checkpoint
+//!   must store the end offset of the last confirmed line, never a maximum.
+//! * Detached at EOF, the last partial line goes out at once. A writer that
+//!   still appends to the renamed file (logrotate `create` before the
+//!   application reopens) is followed until the file has been idle for
+//!   `partial_after` ([`Tailer::is_finished`]), so set it above the
+//!   application's reopen delay.
 //! * Reads use `pread` at our own position, never the descriptor's cursor.
 
 use std::fs::File;
@@ -143,6 +152,20 @@ pub struct Tailer {
     at_eof: bool,
     /// The path no longer names this file.
     detached: bool,
+}
+
+impl std::fmt::Debug for Tailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the buffers: they are up to read_chunk + max_line bytes.
+        f.debug_struct("Tailer")
+            .field("path", &self.path)
+            .field("key", &self.key)
+            .field("offset", &self.offset)
+            .field("read_pos", &self.read_pos)
+            .field("pending_raw", &self.pending_raw)
+            .field("detached", &self.detached)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Tailer {

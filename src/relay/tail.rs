@@ -699,6 +699,49 @@ mod tests {
     }
 
     #[test]
+    fn an_endless_line_keeps_memory_bounded() {
+        let fx = Fixture::new(b"");
+        let mut t = fx.open(0, opts(1024, 64 * 1024));
+        let (chunk, pending) = (t.chunk.len(), t.pending.capacity());
+        let block = vec![b'z'; 1 << 20];
+        for _ in 0..8 {
+            fx.append(&block);
+            assert_eq!(read_all(&mut t, fx.at(0)), vec![]);
+            assert_eq!((t.chunk.len(), t.pending.capacity()), (chunk, pending));
+        }
+        fx.append(b"\n");
+        let lines = read_all(&mut t, fx.at(0));
+        assert_eq!(
+            (lines.len(), lines[0].cut, lines[0].end),
+            (1, true, (8 << 20) + 1)
+        );
+        assert_eq!(lines[0].text.len(), 1024);
+    }
+
+    #[test]
+    fn set_path_follows_a_rename_without_changing_identity() {
+        let fx = Fixture::new(b"a\n");
+        let mut t = fx.open(0, opts(100, 64));
+        let moved = fx.path.with_file_name("moved.log");
+        std::fs::rename(&fx.path, &moved).unwrap();
+        t.set_path(moved.clone());
+        assert_eq!((t.path(), t.is_detached()), (moved.as_path(), false));
+        assert_eq!(t.key(), FileKey::of(&std::fs::metadata(&moved).unwrap()));
+        assert_eq!(read_all(&mut t, fx.at(0)), vec![got("a", 2)]);
+    }
+
+    #[test]
+    fn stop_on_a_partial_line_reports_stopped() {
+        let fx = Fixture::new(b"tail");
+        let mut t = fx.open(0, opts(100, 64));
+        t.detach();
+        let r = t.read_lines(fx.at(0), 100, &mut |_| Flow::Stop).unwrap();
+        assert_eq!((r, t.offset()), (ReadOutcome::Stopped, 4));
+        let r = t.read_lines(fx.at(0), 100, &mut |_| Flow::Stop).unwrap();
+        assert_eq!(r, ReadOutcome::Eof);
+    }
+
+    #[test]
     fn overlong_line_in_one_chunk_is_cut_too() {
         let fx = Fixture::new(b"0123456789\n");
         let mut t = fx.open(0, opts(4, 64));

@@ -13,12 +13,15 @@
 //! by reading everything before each truncation, as the relay's prompt
 //! reading approximates. See `src/relay/tail.rs`.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
+use reaplog::relay::checkpoint::{Checkpoints, Entry, CHECKPOINT_FILE};
+use reaplog::relay::discover::walk_rotated;
 use reaplog::relay::fingerprint::FileKey;
 use reaplog::relay::tail::{Flow, Line, ReadOutcome, TailOptions, Tailer};
 
@@ -43,6 +46,10 @@ enum Op {
     TruncateInPlace,
     /// Unlink the file; the writer closes it.
     Delete,
+    /// The relay crashes and restarts: checkpoint what was handed out, drop
+    /// every tailer, load the checkpoint, resume the live file and rotated
+    /// copies whose key and fingerprint match.
+    Restart,
     /// Create the file again if it is missing.
     Recreate,
 }
@@ -65,6 +72,8 @@ struct ModelFile {
     epoch: usize,
     /// Where in `stream` the current unterminated line starts.
     line_start: usize,
+    /// Unlinked: after a crash nothing can reopen it.
+    deleted: bool,
     expected: Vec<Seen>,
 }
 
@@ -113,8 +122,33 @@ struct Tracked {
     tailer: Tailer,
 }
 
+/// How the harness drives the tailers.
+#[derive(Clone, Copy, Debug)]
+struct Drive {
+    read_chunk: usize,
+    /// The sink says Stop after every `stop_every`-th line (0: never).
+    stop_every: usize,
+    /// Byte budget of the scan after every operation.
+    tick_budget: usize,
+    /// Broken sink for the self-test: lose the n-th line delivered.
+    drop_nth: Option<usize>,
+}
+
+impl Drive {
+    fn new(read_chunk: usize, stop_every: usize) -> Drive {
+        Drive {
+            read_chunk,
+            stop_every,
+            tick_budget: BIG_BUDGET,
+            drop_nth: None,
+        }
+    }
+}
+
 struct Harness {
     _dir: tempfile::TempDir,
+    /// The state directory, outside the watched tree.
+    state: tempfile::TempDir,
     path: PathBuf,
     opts: TailOptions,
     now: Instant,
@@ -125,25 +159,23 @@ struct Harness {
     /// Tailers opened so far; the n-th one must be model file n.
     opened: usize,
     delivered: Vec<Vec<Seen>>,
-    /// Sink behaviour: say Stop after every `stop_every`-th line (0: never).
-    stop_every: usize,
-    /// Broken sink for the self-test: lose the n-th line delivered.
-    drop_nth: Option<usize>,
+    drive: Drive,
     lines_seen: usize,
     rotations: usize,
 }
 
 impl Harness {
-    fn new(read_chunk: usize, stop_every: usize, drop_nth: Option<usize>) -> Harness {
+    fn new(drive: Drive) -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("app.log");
         let opts = TailOptions {
             max_line: MAX_LINE,
             partial_after: PARTIAL_AFTER,
-            read_chunk,
+            read_chunk: drive.read_chunk,
         };
         let mut h = Harness {
             _dir: dir,
+            state: tempfile::tempdir().expect("tempdir"),
             path,
             opts,
             now: Instant::now(),
@@ -152,8 +184,7 @@ impl Harness {
             tailers: Vec::new(),
             opened: 0,
             delivered: Vec::new(),
-            stop_every,
-            drop_nth,
+            drive,
             lines_seen: 0,
             rotations: 0,
         };
@@ -222,16 +253,18 @@ impl Harness {
                     fs::remove_file(&self.path).map_err(|e| format!("delete: {e}"))?;
                     if let Some(m) = self.files.last_mut() {
                         m.break_partial();
+                        m.deleted = true;
                     }
                 }
             }
+            Op::Restart => self.restart()?,
             Op::Recreate => {
                 if self.writer.is_none() {
                     self.create();
                 }
             }
         }
-        self.tick(BIG_BUDGET)
+        self.tick(self.drive.tick_budget)
     }
 
     fn rename_create(&mut self, svlogd: bool) -> Result<(), String> {
@@ -243,6 +276,64 @@ impl Harness {
             }
         }
         self.create();
+        Ok(())
+    }
+
+    /// Crash and restart, resuming from a stored and reloaded checkpoint.
+    fn restart(&mut self) -> Result<(), String> {
+        // A deleted file's unread end dies with our descriptor: inherent,
+        // so read it first to keep the model exact.
+        for i in 0..self.tailers.len() {
+            if self.files[self.tailers[i].id].deleted {
+                while self.read_once(i, BIG_BUDGET)? != ReadOutcome::Eof {}
+            }
+        }
+        // Every line handed out counts as confirmed.
+        let mut cp = Checkpoints::default();
+        let mut ids = HashMap::new();
+        for Tracked { id, tailer } in self.tailers.drain(..) {
+            ids.insert(tailer.key(), id);
+            cp.set(Entry {
+                key: tailer.key(),
+                fingerprint: tailer.fingerprint(),
+                offset: tailer.offset(),
+                path: tailer.path().to_path_buf(),
+            });
+        }
+        let file = self.state.path().join(CHECKPOINT_FILE);
+        cp.store(&file).map_err(|e| e.to_string())?;
+        let cp = Checkpoints::load(&file).map_err(|e| e.to_string())?;
+        self.resume(&cp, &ids)?;
+        self.tick(self.drive.tick_budget)
+    }
+
+    /// Startup: reopen the live file and rotated copies we hold checkpoints for.
+    fn resume(&mut self, cp: &Checkpoints, ids: &HashMap<FileKey, usize>) -> Result<(), String> {
+        let mut rotated = Vec::new();
+        let mut warnings = Vec::new();
+        walk_rotated(self._dir.path(), &mut rotated, &mut warnings);
+        if !warnings.is_empty() {
+            return Err(format!("walk: {warnings:?}"));
+        }
+        let live = Some(self.path.clone()).filter(|p| p.exists());
+        for (path, detached) in live
+            .into_iter()
+            .map(|p| (p, false))
+            .chain(rotated.into_iter().map(|p| (p, true)))
+        {
+            let file = File::open(&path).map_err(|e| format!("open {}: {e}", path.display()))?;
+            let key = FileKey::of(&file.metadata().map_err(|e| e.to_string())?);
+            let offset = cp.resume_offset(key, &file).map_err(|e| e.to_string())?;
+            let (Some(offset), Some(&id)) = (offset, ids.get(&key)) else {
+                continue; // not ours, or a recycled inode: discovery decides
+            };
+            let mut tailer =
+                Tailer::open(&path, offset, self.opts.clone()).map_err(|e| e.to_string())?;
+            if detached {
+                tailer.detach();
+            }
+            self.tailers.push(Tracked { id, tailer });
+        }
         Ok(())
     }
 
@@ -333,7 +424,12 @@ impl Harness {
     fn read_once(&mut self, i: usize, budget: usize) -> Result<ReadOutcome, String> {
         let Tracked { id, tailer } = &mut self.tailers[i];
         let out = &mut self.delivered[*id];
-        let (stop_every, drop_nth, seen) = (self.stop_every, self.drop_nth, &mut self.lines_seen);
+        let Drive {
+            stop_every,
+            drop_nth,
+            ..
+        } = self.drive;
+        let seen = &mut self.lines_seen;
         let mut sink = |l: Line<'_>| {
             *seen += 1;
             if drop_nth != Some(*seen) {
@@ -391,13 +487,8 @@ fn show(lines: &[Seen]) -> String {
     lines.iter().map(row).collect::<Vec<_>>().join("\n")
 }
 
-fn run_model(
-    ops: &[Op],
-    read_chunk: usize,
-    stop_every: usize,
-    drop_nth: Option<usize>,
-) -> Result<(), String> {
-    let mut h = Harness::new(read_chunk, stop_every, drop_nth);
+fn run_model(ops: &[Op], drive: Drive) -> Result<(), String> {
+    let mut h = Harness::new(drive);
     h.tick(BIG_BUDGET)?;
     for op in ops {
         h.apply(op).map_err(|e| format!("{op:?}: {e}"))?;
@@ -426,6 +517,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::TruncateInPlace),
         1 => Just(Op::Delete),
         1 => Just(Op::Recreate),
+        2 => Just(Op::Restart),
     ]
 }
 
@@ -436,8 +528,10 @@ proptest! {
         ops in prop::collection::vec(op(), 1..40),
         read_chunk in 1usize..40,
         stop_every in prop_oneof![Just(0usize), 1usize..5],
+        tick_budget in prop_oneof![Just(BIG_BUDGET), 1usize..64],
     ) {
-        if let Err(e) = run_model(&ops, read_chunk, stop_every, None) {
+        let drive = Drive { tick_budget, ..Drive::new(read_chunk, stop_every) };
+        if let Err(e) = run_model(&ops, drive) {
             return Err(TestCaseError::fail(e));
         }
     }
@@ -451,8 +545,12 @@ fn lines(s: &str) -> Op {
 #[test]
 fn model_check_catches_a_sink_that_drops_a_line() {
     let ops = [lines("a\nb\nc\n"), Op::Tick { budget: 64 }];
-    assert!(run_model(&ops, 8, 0, None).is_ok());
-    let err = run_model(&ops, 8, 0, Some(2)).expect_err("a lost line must fail the check");
+    assert!(run_model(&ops, Drive::new(8, 0)).is_ok());
+    let broken = Drive {
+        drop_nth: Some(2),
+        ..Drive::new(8, 0)
+    };
+    let err = run_model(&ops, broken).expect_err("a lost line must fail the check");
     assert!(err.contains("expected"), "{err}");
 }
 
@@ -473,10 +571,15 @@ fn every_rotation_kind_in_one_scenario() {
         Op::RenameCreate { svlogd: false },
         lines(&"x".repeat(100)),
         lines("\nnine\n"),
+        Op::Restart,
+        lines("ten\nunterminated"),
+        Op::RenameCreate { svlogd: true },
+        Op::Restart,
+        lines("eleven\n"),
     ];
     for read_chunk in [1, 3, 64] {
         for stop_every in [0, 1, 2] {
-            run_model(&ops, read_chunk, stop_every, None)
+            run_model(&ops, Drive::new(read_chunk, stop_every))
                 .unwrap_or_else(|e| panic!("chunk {read_chunk}, stop {stop_every}: {e}"));
         }
     }

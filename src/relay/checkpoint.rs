@@ -263,8 +263,11 @@ fn unescape_path(bytes: &[u8]) -> Result<PathBuf, String> {
             let hex = bytes
                 .get(i + 1..i + 3)
                 .ok_or("path ends inside a %XX escape")?;
-            let s = std::str::from_utf8(hex).map_err(|_| "bad %XX escape in path")?;
-            out.push(u8::from_str_radix(s, 16).map_err(|_| format!("bad escape %{s} in path"))?);
+            let (Some(hi), Some(lo)) = (upper_hex_digit(hex[0]), upper_hex_digit(hex[1])) else {
+                let hex = String::from_utf8_lossy(hex);
+                return Err(format!("bad escape %{hex} in path"));
+            };
+            out.push(hi << 4 | lo);
             i += 3;
         } else if b.is_ascii_graphic() {
             out.push(b);
@@ -274,6 +277,16 @@ fn unescape_path(bytes: &[u8]) -> Result<PathBuf, String> {
         }
     }
     Ok(PathBuf::from(std::ffi::OsString::from_vec(out)))
+}
+
+/// The value of an upper-case hex digit, as `escape_path` writes them:
+/// one byte, one spelling.
+fn upper_hex_digit(d: u8) -> Option<u8> {
+    match d {
+        b'0'..=b'9' => Some(d - b'0'),
+        b'A'..=b'F' => Some(d - b'A' + 10),
+        _ => None,
+    }
 }
 
 fn check_header(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
@@ -355,14 +368,18 @@ fn decode_entry(line: &[u8]) -> Result<Entry, String> {
 }
 
 fn parse_dec(field: &[u8]) -> Option<u64> {
-    if field.is_empty() || !field.iter().all(u8::is_ascii_digit) {
+    // Canonical decimal only: no sign, no leading zeros.
+    let leading_zero = field.len() > 1 && field[0] == b'0';
+    if field.is_empty() || leading_zero || !field.iter().all(u8::is_ascii_digit) {
         return None;
     }
     std::str::from_utf8(field).ok()?.parse().ok()
 }
 
 fn parse_hex(field: &str, digits: usize) -> Option<u64> {
-    if field.len() != digits || !field.bytes().all(|b| b.is_ascii_hexdigit()) {
+    // Lower case only: one value, one spelling.
+    let lower_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+    if field.len() != digits || !field.bytes().all(lower_hex) {
         return None;
     }
     u64::from_str_radix(field, 16).ok()
@@ -655,5 +672,55 @@ mod tests {
         assert_eq!(cp.len(), 3);
         assert_eq!(cp.get(key).map(|e| e.offset), Some(42));
         assert_eq!(cp.iter().count(), 3);
+    }
+
+    fn arb_entry() -> impl proptest::strategy::Strategy<Value = Entry> {
+        use proptest::prelude::*;
+        let path = prop::collection::vec(any::<u8>(), 0..40)
+            .prop_map(|b| PathBuf::from(std::ffi::OsString::from(OsStr::from_bytes(&b))));
+        (
+            any::<u64>(),
+            any::<u64>(),
+            0u16..=256,
+            any::<u64>(),
+            any::<u64>(),
+            path,
+        )
+            .prop_map(|(dev, ino, len, hash, offset, path)| Entry {
+                key: FileKey { dev, ino },
+                fingerprint: Fingerprint { len, hash },
+                offset,
+                path,
+            })
+    }
+
+    fn arb_checkpoints() -> impl proptest::strategy::Strategy<Value = Checkpoints> {
+        use proptest::prelude::*;
+        prop::collection::vec(arb_entry(), 0..6).prop_map(|entries| {
+            let mut cp = Checkpoints::default();
+            entries.into_iter().for_each(|e| cp.set(e));
+            cp
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decode_of_encode_is_identity_for_any_entries_and_path_bytes(cp in arb_checkpoints()) {
+            let bytes = cp.encode();
+            proptest::prop_assert_eq!(Checkpoints::decode(Path::new("x"), &bytes).unwrap(), cp);
+        }
+
+        #[test]
+        fn any_changed_byte_is_an_error_never_a_different_checkpoint(
+            cp in arb_checkpoints(),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            xor in 1u8..=255,
+        ) {
+            let mut bytes = cp.encode();
+            let i = at.index(bytes.len());
+            bytes[i] ^= xor;
+            let decoded = Checkpoints::decode(Path::new("x"), &bytes);
+            proptest::prop_assert!(decoded.is_err(), "byte {} changed, decoded {:?}", i, decoded);
+        }
     }
 }

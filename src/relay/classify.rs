@@ -7,8 +7,8 @@
 //!
 //! * [`gitlab_rule`] is the built-in GitLab preset (README.preset.md has the
 //!   table); [`plain_rule`] makes a rule for a source from the configuration.
-//! * The scanners live in submodules: [`json`] (top-level keys of a JSON
-//!   object), [`logfmt`], [`text`] (anchored patterns for nginx, PostgreSQL,
+//! * The scanners live in private submodules: `json` (top-level keys of a JSON
+//!   object), `logfmt`, `text` (anchored patterns for nginx, PostgreSQL,
 //!   Redis, Ruby's Logger).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 

@@ -32,10 +32,22 @@ pub enum DiscoverError {
 }
 
 /// Files under `root`, recursively: regular files only, symlinked
-/// directories not followed, GitLab's non-log files skipped (see
-/// [`is_skipped_name`]). Unreadable directories become warnings.
-/// Output is sorted within each directory.
+/// directories not followed, hidden directories not entered, GitLab's
+/// non-log files skipped (see [`name_kind`]). Unreadable directories become
+/// warnings. Output is sorted within each directory.
 pub fn walk_root(root: &Path, out: &mut Vec<PathBuf>, warnings: &mut Vec<DiscoverError>) {
+    walk(root, NameKind::Live, out, warnings);
+}
+
+/// Rotated files under `root` (svlogd `@….s`, logrotate `x.1`), walked like
+/// [`walk_root`]. Never tailed as new files; at startup they are where
+/// a checkpointed file that was rotated while the relay was down is found,
+/// so its unread end can still be shipped (match by key and fingerprint).
+pub fn walk_rotated(root: &Path, out: &mut Vec<PathBuf>, warnings: &mut Vec<DiscoverError>) {
+    walk(root, NameKind::Rotated, out, warnings);
+}
+
+fn walk(root: &Path, want: NameKind, out: &mut Vec<PathBuf>, warnings: &mut Vec<DiscoverError>) {
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
         let mut names = match list_dir(&dir) {
@@ -48,7 +60,7 @@ pub fn walk_root(root: &Path, out: &mut Vec<PathBuf>, warnings: &mut Vec<Discove
         names.sort();
         let mut subdirs = Vec::new();
         for path in names {
-            classify_entry(path, out, &mut subdirs, warnings);
+            classify_entry(path, want, out, &mut subdirs, warnings);
         }
         // Depth first, in name order.
         dirs.extend(subdirs.into_iter().rev());
@@ -59,16 +71,20 @@ fn list_dir(dir: &Path) -> io::Result<Vec<PathBuf>> {
     fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect()
 }
 
-/// Sorts one directory entry into a file to tail, a directory to walk, or nothing.
+/// Sorts one directory entry into a wanted file, a directory to walk, or nothing.
 fn classify_entry(
     path: PathBuf,
+    want: NameKind,
     files: &mut Vec<PathBuf>,
     subdirs: &mut Vec<PathBuf>,
     warnings: &mut Vec<DiscoverError>,
 ) {
-    let Some(name) = path.file_name() else { return };
-    if is_skipped_name(&name.to_string_lossy()) {
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy()) else {
         return;
+    };
+    let kind = name_kind(&name);
+    if kind == NameKind::Ignored && name.starts_with('.') {
+        return; // hidden: neither a file nor a directory to enter
     }
     let meta = match fs::symlink_metadata(&path) {
         Ok(m) => m,
@@ -77,6 +93,8 @@ fn classify_entry(
     };
     if meta.is_dir() {
         subdirs.push(path);
+    } else if kind != want {
+        // not the kind of file this walk lists
     } else if meta.is_file() {
         files.push(path);
     } else if meta.file_type().is_symlink() {
@@ -89,17 +107,38 @@ fn classify_entry(
     }
 }
 
-/// Names that are never log files to tail: hidden files, svlogd's rotated
-/// `@….s`/`@….u` files and its `lock`, `state`, `newstate`, `config`,
-/// compressed files, and logrotate's numbered rotations (`x.1`, `x.log.3`).
-pub fn is_skipped_name(name: &str) -> bool {
+/// How discovery treats a file by its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameKind {
+    /// A live log file: tailed.
+    Live,
+    /// A rotated copy (svlogd `@….s`/`@….u`, logrotate `x.1`, `x.log.3`):
+    /// only finished when a checkpoint says it is ours (see [`walk_rotated`]).
+    Rotated,
+    /// Never read: hidden files, svlogd's `lock`, `state`, `newstate`,
+    /// `config`, compressed files.
+    Ignored,
+}
+
+/// The [`NameKind`] of a file name.
+pub fn name_kind(name: &str) -> NameKind {
     const SVLOGD: [&str; 4] = ["lock", "state", "newstate", "config"];
     const COMPRESSED: [&str; 4] = [".gz", ".zst", ".bz2", ".xz"];
-    name.starts_with('.')
-        || name.starts_with('@')
+    if name.starts_with('.')
         || SVLOGD.contains(&name)
         || COMPRESSED.iter().any(|s| name.ends_with(s))
-        || has_rotation_number(name)
+    {
+        NameKind::Ignored
+    } else if name.starts_with('@') || has_rotation_number(name) {
+        NameKind::Rotated
+    } else {
+        NameKind::Live
+    }
+}
+
+/// Names [`walk_root`] skips: every name that is not [`NameKind::Live`].
+pub fn is_skipped_name(name: &str) -> bool {
+    name_kind(name) != NameKind::Live
 }
 
 /// `name` ends in `.<digits>` after a non-empty stem: `api.log.1`, `current.12`.
@@ -159,6 +198,12 @@ pub fn glob_base(pattern: &str) -> PathBuf {
 pub struct Watcher {
     /// Kept alive for its watches; dropped with us.
     _inner: notify::RecommendedWatcher,
+}
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watcher").finish_non_exhaustive()
+    }
 }
 
 impl Watcher {
@@ -242,6 +287,42 @@ mod tests {
                 "sidekiq/current"
             ]
         );
+    }
+
+    #[test]
+    fn walk_rotated_lists_only_rotated_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        for rel in [
+            "rails/api_json.log",
+            "rails/api_json.log.1",
+            "rails/api_json.log.2.gz",
+            "sidekiq/current",
+            "sidekiq/@400000006543a1b2.s",
+            "sidekiq/state",
+            "sidekiq/.@hidden.s",
+        ] {
+            touch(r, rel);
+        }
+        let mut out = Vec::new();
+        walk_rotated(r, &mut out, &mut Vec::new());
+        let rel: Vec<_> = out.iter().map(|p| p.strip_prefix(r).unwrap()).collect();
+        assert_eq!(
+            rel,
+            [
+                Path::new("rails/api_json.log.1"),
+                Path::new("sidekiq/@400000006543a1b2.s")
+            ]
+        );
+    }
+
+    #[test]
+    fn directories_are_entered_whatever_their_name_unless_hidden() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "web-7d9f.1/app.log");
+        touch(dir.path(), "@odd/app.log");
+        touch(dir.path(), ".snapshot/app.log");
+        assert_eq!(walked(dir.path()).0, ["@odd/app.log", "web-7d9f.1/app.log"]);
     }
 
     #[test]

@@ -201,8 +201,10 @@ impl fmt::Display for Severity {
     }
 }
 
-/// Accepts the names of [`FACILITY_NAMES`] (any case), `security` (an old
-/// alias of `auth`) and the codes 0–23.
+/// Accepts the names `kern`, `user`, `mail`, `daemon`, `auth`, `syslog`,
+/// `lpr`, `news`, `uucp`, `cron`, `authpriv`, `ftp`, `ntp`, `audit`, `alert`,
+/// `clock`, `local0`–`local7` (any case), `security` (an old alias of
+/// `auth`) and the codes 0–23.
 impl FromStr for Facility {
     type Err = String;
 
@@ -397,6 +399,13 @@ impl Encoder {
     /// The effective maximum SYSLOG-MSG size.
     pub fn max_message_size(&self) -> usize {
         self.max_message_size
+    }
+
+    /// The most octets one [`Encoder::encode_frame`] call appends (the
+    /// maximum message plus its length prefix): what a batch buffer must
+    /// have room for before it takes one more line.
+    pub fn max_frame_len(&self) -> usize {
+        framing::decimal_len(self.max_message_size) + 1 + self.max_message_size
     }
 
     /// Appends one RFC 5425 frame (`MSG-LEN SP SYSLOG-MSG`) for this message
@@ -978,6 +987,7 @@ mod tests {
         let msg = p.msg.unwrap();
         assert!(msg.ends_with(TRUNCATION_MARKER));
         assert_eq!(out.len(), "1024 ".len() + 1024, "fills the maximum exactly");
+        assert_eq!(out.len(), enc.max_frame_len());
     }
 
     #[test]

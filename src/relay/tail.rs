@@ -22,6 +22,15 @@
 //!   inherent to copytruncate, and the reason to read promptly.
 //!   A truncated file rewritten past our position with the same first
 //!   `FINGERPRINT_MAX` bytes is indistinguishable from growth.
+//!   So is a rewrite to exactly the size we had read (the size is what
+//!   triggers the fingerprint check).
+//! * After a truncation, `end_offset`s start again near 0: the checkpoint
+//!   must store the end offset of the last confirmed line, never a maximum.
+//! * Detached at EOF, the last partial line goes out at once. A writer that
+//!   still appends to the renamed file (logrotate `create` before the
+//!   application reopens) is followed until the file has been idle for
+//!   `partial_after` ([`Tailer::is_finished`]), so set it above the
+//!   application's reopen delay.
 //! * Reads use `pread` at our own position, never the descriptor's cursor.
 
 use std::fs::File;
@@ -143,6 +152,20 @@ pub struct Tailer {
     at_eof: bool,
     /// The path no longer names this file.
     detached: bool,
+}
+
+impl std::fmt::Debug for Tailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the buffers: they are up to read_chunk + max_line bytes.
+        f.debug_struct("Tailer")
+            .field("path", &self.path)
+            .field("key", &self.key)
+            .field("offset", &self.offset)
+            .field("read_pos", &self.read_pos)
+            .field("pending_raw", &self.pending_raw)
+            .field("detached", &self.detached)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Tailer {
@@ -673,6 +696,49 @@ mod tests {
             cap,
             "the skipped bytes were never buffered"
         );
+    }
+
+    #[test]
+    fn an_endless_line_keeps_memory_bounded() {
+        let fx = Fixture::new(b"");
+        let mut t = fx.open(0, opts(1024, 64 * 1024));
+        let (chunk, pending) = (t.chunk.len(), t.pending.capacity());
+        let block = vec![b'z'; 1 << 20];
+        for _ in 0..8 {
+            fx.append(&block);
+            assert_eq!(read_all(&mut t, fx.at(0)), vec![]);
+            assert_eq!((t.chunk.len(), t.pending.capacity()), (chunk, pending));
+        }
+        fx.append(b"\n");
+        let lines = read_all(&mut t, fx.at(0));
+        assert_eq!(
+            (lines.len(), lines[0].cut, lines[0].end),
+            (1, true, (8 << 20) + 1)
+        );
+        assert_eq!(lines[0].text.len(), 1024);
+    }
+
+    #[test]
+    fn set_path_follows_a_rename_without_changing_identity() {
+        let fx = Fixture::new(b"a\n");
+        let mut t = fx.open(0, opts(100, 64));
+        let moved = fx.path.with_file_name("moved.log");
+        std::fs::rename(&fx.path, &moved).unwrap();
+        t.set_path(moved.clone());
+        assert_eq!((t.path(), t.is_detached()), (moved.as_path(), false));
+        assert_eq!(t.key(), FileKey::of(&std::fs::metadata(&moved).unwrap()));
+        assert_eq!(read_all(&mut t, fx.at(0)), vec![got("a", 2)]);
+    }
+
+    #[test]
+    fn stop_on_a_partial_line_reports_stopped() {
+        let fx = Fixture::new(b"tail");
+        let mut t = fx.open(0, opts(100, 64));
+        t.detach();
+        let r = t.read_lines(fx.at(0), 100, &mut |_| Flow::Stop).unwrap();
+        assert_eq!((r, t.offset()), (ReadOutcome::Stopped, 4));
+        let r = t.read_lines(fx.at(0), 100, &mut |_| Flow::Stop).unwrap();
+        assert_eq!(r, ReadOutcome::Eof);
     }
 
     #[test]

@@ -38,66 +38,27 @@ const fn known(
 /// Facilities follow GITLAB-LOGS.md's default mapping: local0 rails, local1
 /// sidekiq, local2 workhorse, local3 gitaly/praefect, local4 gitlab-shell,
 /// local5 nginx/pages/registry/kas, local6 postgresql/redis, local7 the rest.
+#[rustfmt::skip]
 const COMPONENTS: &[Known<'static>] = &[
     // CNG's /var/log/gitlab, when the relay's root is /var/log.
-    known("gitlab", "gitlab-rails", Facility::Local0, LineFormat::Auto),
+    known("gitlab",           "gitlab-rails",     Facility::Local0, LineFormat::Auto),
     RAILS,
-    known(
-        "sidekiq",
-        "gitlab-sidekiq",
-        Facility::Local1,
-        LineFormat::Auto,
-    ),
-    known(
-        "gitlab-workhorse",
-        "gitlab-workhorse",
-        Facility::Local2,
-        LineFormat::Auto,
-    ),
-    known("gitaly", "gitaly", Facility::Local3, LineFormat::Auto),
-    known("praefect", "praefect", Facility::Local3, LineFormat::Auto),
-    known(
-        "gitlab-shell",
-        "gitlab-shell",
-        Facility::Local4,
-        LineFormat::Auto,
-    ),
-    known(
-        "gitlab-sshd",
-        "gitlab-shell",
-        Facility::Local4,
-        LineFormat::Auto,
-    ),
-    known("nginx", "nginx", Facility::Local5, LineFormat::NginxError),
-    known(
-        "gitlab-pages",
-        "gitlab-pages",
-        Facility::Local5,
-        LineFormat::Auto,
-    ),
-    known("registry", "registry", Facility::Local5, LineFormat::Auto),
-    known(
-        "gitlab-kas",
-        "gitlab-kas",
-        Facility::Local5,
-        LineFormat::Auto,
-    ),
-    known(
-        "postgresql",
-        "postgresql",
-        Facility::Local6,
-        LineFormat::Postgres,
-    ),
-    known(
-        "geo-postgresql",
-        "postgresql",
-        Facility::Local6,
-        LineFormat::Postgres,
-    ),
-    known("redis", "redis", Facility::Local6, LineFormat::Redis),
-    known("sentinel", "redis", Facility::Local6, LineFormat::Redis),
-    known("puma", "puma", Facility::Local7, LineFormat::Auto),
-    known("mailroom", "mailroom", Facility::Local7, LineFormat::Auto),
+    known("sidekiq",          "gitlab-sidekiq",   Facility::Local1, LineFormat::Auto),
+    known("gitlab-workhorse", "gitlab-workhorse", Facility::Local2, LineFormat::Auto),
+    known("gitaly",           "gitaly",           Facility::Local3, LineFormat::Auto),
+    known("praefect",         "praefect",         Facility::Local3, LineFormat::Auto),
+    known("gitlab-shell",     "gitlab-shell",     Facility::Local4, LineFormat::Auto),
+    known("gitlab-sshd",      "gitlab-shell",     Facility::Local4, LineFormat::Auto),
+    known("nginx",            "nginx",            Facility::Local5, LineFormat::NginxError),
+    known("gitlab-pages",     "gitlab-pages",     Facility::Local5, LineFormat::Auto),
+    known("registry",         "registry",         Facility::Local5, LineFormat::Auto),
+    known("gitlab-kas",       "gitlab-kas",       Facility::Local5, LineFormat::Auto),
+    known("postgresql",       "postgresql",       Facility::Local6, LineFormat::Postgres),
+    known("geo-postgresql",   "postgresql",       Facility::Local6, LineFormat::Postgres),
+    known("redis",            "redis",            Facility::Local6, LineFormat::Redis),
+    known("sentinel",         "redis",            Facility::Local6, LineFormat::Redis),
+    known("puma",             "puma",             Facility::Local7, LineFormat::Auto),
+    known("mailroom",         "mailroom",         Facility::Local7, LineFormat::Auto),
 ];
 
 const RAILS: Known<'static> = known(
@@ -137,8 +98,9 @@ fn kind(name: &str) -> Option<Kind<'_>> {
 /// The built-in GitLab preset. `rel` is the file's path relative to the
 /// source root with the per-pod directory already removed, e.g.
 /// `api_json.log`, `gitlab-rails/production_json.log`, `sidekiq/current`.
-/// `None`: not a file to ship (see [`kind`]), a path deeper than
-/// `dir/file`, a root-level `current`, or a name that is not UTF-8.
+/// `None`: not a file to ship (rotated, state or non-log files), a path
+/// deeper than `dir/file`, a root-level `current`, a hidden file or
+/// directory, or a name that is not UTF-8.
 pub fn gitlab_rule(rel: &Path) -> Option<FileRule> {
     let mut parts = rel.components().map(|c| match c {
         Component::Normal(s) => s.to_str(),
@@ -166,6 +128,10 @@ fn flat(name: &str) -> Option<FileRule> {
 }
 
 fn in_dir(dir: &str, name: &str) -> Option<FileRule> {
+    // Hidden directories are not components: `.snapshot` (NFS), editors'.
+    if dir.starts_with('.') {
+        return None;
+    }
     let kind = kind(name)?;
     // An unknown component is named after its directory.
     let component = COMPONENTS

@@ -293,6 +293,8 @@ fn preset_skips_rotated_state_and_other_files() {
         "gitlab-rails/production_json.log-20200114",
         "gitlab-rails/production_json.log.gz",
         "nginx/.gitlab_access.log.swp",
+        ".snapshot/current",
+        ".snap/api_json.log",
         "api_json.log.1",
         "current",
         ".log",
@@ -490,6 +492,24 @@ fn puma_json_uses_timestamp() {
 }
 
 #[test]
+fn mailroom_json_lines() {
+    let line = r#"{"severity":"ERROR","time":"2020-01-14T13:35:15.466+00:00","context":{"email":"incoming@gitlab.example.com","name":"inbox"},"action":"Delivery failed","error":"Net::ReadTimeout"}"#;
+    let svlogd = format!("2020-01-14_13:35:16.00000 {line}");
+    assert_eq!(
+        classify("mailroom/current", &svlogd),
+        (
+            Severity::Error,
+            secs("2020-01-14T13:35:15.466Z"),
+            line.to_owned()
+        )
+    );
+    assert_eq!(
+        classify("mailroom/mail_room_json.log", line).0,
+        Severity::Error
+    );
+}
+
+#[test]
 fn nginx_access_and_error_files() {
     let access = r#"10.0.0.1 - - [14/Jan/2020:13:35:15 +0000] "GET /api/v4/projects/1/repository/archive.zip HTTP/1.1" 504 0 "" "python-requests/2.22.0" -"#;
     assert_eq!(
@@ -586,6 +606,16 @@ fn severity_keys_have_a_fixed_priority() {
     assert_eq!(
         sev(r#"{"msg":"{\"severity\":\"ERROR\"}"}"#),
         Severity::Debug
+    );
+    assert_eq!(
+        sev(r#"{"msg":"x\",\"severity\":\"ERROR","level":"info"}"#),
+        Severity::Informational,
+        "a key smuggled inside a string value"
+    );
+    assert_eq!(
+        sev(r#"{"msg":"ends in \\","severity":"ERROR"}"#),
+        Severity::Error,
+        "an escaped backslash does not escape the closing quote"
     );
     assert_eq!(sev("not json"), Severity::Debug);
     assert_eq!(

@@ -360,6 +360,27 @@ impl Rsyslog {
         );
     }
 
+    /// Polls until no message arrived for `quiet` (at least `count` in
+    /// all), then returns them: for "exactly N, no duplicates" checks, e.g.
+    /// after a RELP resend. Panics after `timeout`.
+    pub fn wait_quiet(&self, count: usize, quiet: Duration, timeout: Duration) -> Vec<Received> {
+        let mut seen = self.wait_for(count, timeout);
+        let mut since = Instant::now();
+        let settled = wait_until(timeout, || {
+            let now = self.messages();
+            if now.len() != seen.len() {
+                (seen, since) = (now, Instant::now());
+            }
+            since.elapsed() >= quiet
+        });
+        assert!(
+            settled,
+            "rsyslog kept receiving for {timeout:?}: {} so far",
+            seen.len()
+        );
+        seen
+    }
+
     /// Polls until rsyslog's own output contains `needle`.
     pub fn wait_for_diagnostic(&self, needle: &str, timeout: Duration) -> bool {
         wait_until(timeout, || self.diagnostics().contains(needle))

@@ -765,3 +765,25 @@ fn wait_quiet_returns_once_nothing_more_arrives() {
     let quiet = Duration::from_millis(100);
     assert_eq!(rsyslog.wait_quiet(3, quiet, WAIT), expected(&samples));
 }
+
+#[test]
+fn timestamps_come_back_as_sent_with_their_precision_and_offset() {
+    let rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
+    let stamps = [
+        "2024-02-29T23:59:58Z",
+        "2024-02-29T23:59:58.1Z",
+        "2024-02-29T23:59:58.123+02:00",
+        "2024-02-29T23:59:58.999999-05:30",
+    ];
+    let samples: Vec<Sample> = stamps
+        .iter()
+        .map(|ts| {
+            let mut s = sample(16, 6, "h", "a", "m", "-", ts);
+            s.wire = s.wire.replace("2024-02-29T23:59:58.123456Z", ts);
+            s.expected.timestamp = (*ts).to_owned();
+            s
+        })
+        .collect();
+    send_plain(&rsyslog, &samples);
+    assert_eq!(rsyslog.wait_for(stamps.len(), WAIT), expected(&samples));
+}

@@ -20,6 +20,9 @@ pub const CLIENT_NAME: &str = "relay.test";
 pub const SERVER_NAME: &str = "rsyslog.test";
 /// Name of a client certificate issued by the right CA to the wrong peer.
 pub const INTRUDER_NAME: &str = "intruder.test";
+/// The only name in a server certificate from the right CA that the relay
+/// must refuse (it dials `localhost`, `127.0.0.1` or [`SERVER_NAME`]).
+pub const ELSEWHERE_NAME: &str = "elsewhere.test";
 
 /// PEM files written by [`TestPki::new`]; every field is a path inside `dir`.
 #[derive(Clone, Debug)]
@@ -40,6 +43,10 @@ pub struct TestPki {
     pub intruder_cert: PathBuf,
     /// Private key of `intruder_cert`.
     pub intruder_key: PathBuf,
+    /// Server certificate for [`ELSEWHERE_NAME`] only, signed by `ca`: right CA, wrong name.
+    pub elsewhere_cert: PathBuf,
+    /// Private key of `elsewhere_cert`.
+    pub elsewhere_key: PathBuf,
     /// A second CA nobody trusts ("wrong CA" tests).
     pub other_ca: PathBuf,
     /// Server certificate with the same names as `server_cert`, signed by `other_ca`.
@@ -66,6 +73,8 @@ impl TestPki {
             client_key: file("client.key"),
             intruder_cert: file("intruder.pem"),
             intruder_key: file("intruder.key"),
+            elsewhere_cert: file("elsewhere.pem"),
+            elsewhere_key: file("elsewhere.key"),
             other_ca: file("other-ca.pem"),
             other_server_cert: file("other-server.pem"),
             other_server_key: file("other-server.key"),
@@ -74,7 +83,14 @@ impl TestPki {
         };
         let ca = Ca::new("reaplog test CA", &pki.ca);
         let other = Ca::new("unrelated test CA", &pki.other_ca);
-        ca.issue(&server_params(), &pki.server_cert, &pki.server_key);
+        let server = server_params(vec![
+            "localhost".into(),
+            "127.0.0.1".into(),
+            SERVER_NAME.into(),
+        ]);
+        let elsewhere = server_params(vec![ELSEWHERE_NAME.into()]);
+        ca.issue(&server, &pki.server_cert, &pki.server_key);
+        ca.issue(&elsewhere, &pki.elsewhere_cert, &pki.elsewhere_key);
         ca.issue(
             &client_params(CLIENT_NAME),
             &pki.client_cert,
@@ -85,11 +101,7 @@ impl TestPki {
             &pki.intruder_cert,
             &pki.intruder_key,
         );
-        other.issue(
-            &server_params(),
-            &pki.other_server_cert,
-            &pki.other_server_key,
-        );
+        other.issue(&server, &pki.other_server_cert, &pki.other_server_key);
         other.issue(
             &client_params(CLIENT_NAME),
             &pki.other_client_cert,
@@ -139,9 +151,10 @@ fn base_params(common_name: &str, sans: Vec<String>) -> CertificateParams {
     params
 }
 
-fn server_params() -> CertificateParams {
-    let sans = vec!["localhost".into(), "127.0.0.1".into(), SERVER_NAME.into()];
-    let mut params = base_params(SERVER_NAME, sans);
+/// The CN repeats the last SAN (webpki ignores the CN; GnuTLS may show it).
+fn server_params(sans: Vec<String>) -> CertificateParams {
+    let common_name = sans.last().expect("at least one name").clone();
+    let mut params = base_params(&common_name, sans);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params

@@ -2,10 +2,30 @@
 //! `mod support;`. Not every test uses every helper, hence the allow.
 //!
 //! * [`certs`]: a throw-away PKI ([`certs::TestPki`]);
-//! * [`rsyslog`]: a real rsyslogd on a loopback port, and what it received;
+//! * [`rsyslog`]: a real rsyslogd on a loopback port, and what it parsed;
 //! * [`tls_sink`]: an in-process RFC 5425 TLS receiver for failure tests and
 //!   benchmarks;
 //! * [`tls`]: rustls configurations and a blocking test client.
+//!
+//! A typical end-to-end test:
+//!
+//! ```text
+//! let dir = tempfile::tempdir()?;
+//! let pki = TestPki::new(dir.path());
+//! let rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&pki));
+//! // run support::reaplog_bin() against rsyslog.addr(), presenting
+//! // pki.client_cert / pki.client_key and trusting pki.ca ...
+//! let got = rsyslog.wait_for(3, Duration::from_secs(10));
+//! assert_eq!(got[0].app_name, "gitlab-rails", "{}", rsyslog.diagnostics());
+//! ```
+//!
+//! Known receiver quirks (rsyslog 8.2302, proven in `tests/rsyslog_harness.rs`):
+//! * gtls listeners generate DH parameters at start: 0.2 s to several
+//!   seconds of CPU, at random; ossl, plain TCP and RELP start in ~50 ms.
+//! * ossl with `x509/name` does not reliably reject an unpermitted peer
+//!   (use gtls or RELP for name-check tests).
+//! * A TLS session ended without close_notify is logged as an error
+//!   (GnuTLS -110): close cleanly, or expect that line in diagnostics.
 #![allow(dead_code)]
 
 pub mod certs;

@@ -342,22 +342,48 @@ impl Rsyslog {
         complete.lines().map(parse_record).collect()
     }
 
+    /// How many complete records arrived, without parsing them: cheap
+    /// enough to poll while a benchmark pushes many thousands. `jsonf`
+    /// escapes newlines inside values, so every newline ends one record.
+    pub fn count(&self) -> usize {
+        fs::read(self.output_path())
+            .map_or(0, |bytes| bytes.iter().filter(|&&b| b == b'\n').count())
+    }
+
     /// Polls until at least `count` messages arrived and returns them all;
     /// panics after `timeout` with what arrived and rsyslog's diagnostics.
     pub fn wait_for(&self, count: usize, timeout: Duration) -> Vec<Received> {
-        let mut got = Vec::new();
-        if wait_until(timeout, || {
-            got = self.messages();
-            got.len() >= count
-        }) {
-            return got;
+        if wait_until(timeout, || self.count() >= count) {
+            return self.messages();
         }
+        let got = self.messages();
         panic!(
             "rsyslog ({}) received {} of {count} messages within {timeout:?}: {got:#?}\n{}",
             self.process_state(),
             got.len(),
             self.diagnostics()
         );
+    }
+
+    /// Polls until no message arrived for `quiet` (at least `count` in
+    /// all), then returns them: for "exactly N, no duplicates" checks, e.g.
+    /// after a RELP resend. Panics after `timeout`.
+    pub fn wait_quiet(&self, count: usize, quiet: Duration, timeout: Duration) -> Vec<Received> {
+        let mut seen = self.wait_for(count, timeout);
+        let mut since = Instant::now();
+        let settled = wait_until(timeout, || {
+            let now = self.messages();
+            if now.len() != seen.len() {
+                (seen, since) = (now, Instant::now());
+            }
+            since.elapsed() >= quiet
+        });
+        assert!(
+            settled,
+            "rsyslog kept receiving for {timeout:?}: {} so far",
+            seen.len()
+        );
+        seen
     }
 
     /// Polls until rsyslog's own output contains `needle`.

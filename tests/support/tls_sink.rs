@@ -63,6 +63,26 @@ impl SinkOptions {
         }
     }
 
+    /// Presents a server certificate from `other_ca` (a relay trusting
+    /// `ca` must refuse it); no client certificate asked for.
+    pub fn untrusted(pki: &TestPki) -> SinkOptions {
+        SinkOptions {
+            cert: pki.other_server_cert.clone(),
+            key: pki.other_server_key.clone(),
+            ..SinkOptions::server_only(pki)
+        }
+    }
+
+    /// Presents a certificate from the right CA for the wrong name
+    /// ([`super::certs::ELSEWHERE_NAME`]); no client certificate asked for.
+    pub fn wrong_name(pki: &TestPki) -> SinkOptions {
+        SinkOptions {
+            cert: pki.elsewhere_cert.clone(),
+            key: pki.elsewhere_key.clone(),
+            ..SinkOptions::server_only(pki)
+        }
+    }
+
     /// Same, in another mode.
     pub fn mode(mut self, mode: SinkMode) -> SinkOptions {
         self.mode = mode;
@@ -177,6 +197,18 @@ impl TlsSink {
         }
         panic!(
             "sink got fewer than {count} frames in {timeout:?}: {:#?}",
+            self.stats()
+        );
+    }
+
+    /// Polls until at least `bytes` decrypted bytes arrived (discard mode);
+    /// panics after `timeout` with the stats.
+    pub fn wait_for_bytes(&self, bytes: u64, timeout: Duration) -> u64 {
+        if wait_until(timeout, || lock(&self.stats).bytes >= bytes) {
+            return self.bytes();
+        }
+        panic!(
+            "sink got fewer than {bytes} bytes in {timeout:?}: {:#?}",
             self.stats()
         );
     }

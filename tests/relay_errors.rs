@@ -67,7 +67,9 @@ server_name = "{server_name}"
     fn write_lines(&self, n: usize) {
         let mut text = String::new();
         for i in 0..n {
-            text.push_str(&format!("{{\"severity\":\"INFO\",\"message\":\"id=web-0/api_json/{i}\"}}\n"));
+            text.push_str(&format!(
+                "{{\"severity\":\"INFO\",\"message\":\"id=web-0/api_json/{i}\"}}\n"
+            ));
         }
         append(&self.root.join("web-0/api_json.log"), &text);
     }
@@ -75,7 +77,9 @@ server_name = "{server_name}"
 
 /// Counts the relay's log lines that contain every one of `needles`.
 fn count_lines(log: &str, needles: &[&str]) -> usize {
-    log.lines().filter(|l| needles.iter().all(|n| l.contains(n))).count()
+    log.lines()
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .count()
 }
 
 /// A relay that trusts another CA must not send a byte, must say which peer
@@ -91,8 +95,15 @@ fn wrong_ca_sends_nothing_names_the_peer_and_retries() {
     let retried = support::wait_until(Duration::from_secs(15), || {
         count_lines(&relay.log(), &[&peer, "TLS handshake", "UnknownIssuer"]) >= 2
     });
-    assert!(retried, "no repeated, clear handshake error:\n{}", relay.log());
-    assert!(rsyslog.messages().is_empty(), "data reached the receiver despite a wrong CA");
+    assert!(
+        retried,
+        "no repeated, clear handshake error:\n{}",
+        relay.log()
+    );
+    assert!(
+        rsyslog.messages().is_empty(),
+        "data reached the receiver despite a wrong CA"
+    );
 }
 
 /// A server certificate that does not carry the configured name is refused.
@@ -107,7 +118,10 @@ fn wrong_server_name_sends_nothing_and_says_so() {
         count_lines(&relay.log(), &["TLS handshake", "not valid for name"]) >= 2
     });
     assert!(refused, "no repeated name-mismatch error:\n{}", relay.log());
-    assert!(rsyslog.messages().is_empty(), "data reached the receiver despite a wrong name");
+    assert!(
+        rsyslog.messages().is_empty(),
+        "data reached the receiver despite a wrong name"
+    );
 }
 
 /// Lines written while the receiver is down arrive once it is up, on the
@@ -123,7 +137,11 @@ fn receiver_down_is_retried_until_it_comes_up() {
     let retried = support::wait_until(Duration::from_secs(15), || {
         count_lines(&relay.log(), &[&peer, "cannot connect"]) >= 3
     });
-    assert!(retried, "no repeated connection errors naming the peer:\n{}", relay.log());
+    assert!(
+        retried,
+        "no repeated connection errors naming the peer:\n{}",
+        relay.log()
+    );
     let mut opts = Options::new(Input::tls()).pki(&s.pki);
     opts.port = Some(port);
     let rsyslog = Rsyslog::start(opts);
@@ -151,10 +169,22 @@ fn bad_config_is_an_error_naming_the_file_and_key() {
     let s = Setup::new();
     let good = fs::read_to_string(s.config(6514, &s.pki.ca, SERVER_NAME)).unwrap();
     let cases = [
-        (good.replace("per_pod_dirs", "per_pod_dir"), vec!["relay.toml", "per_pod_dir"]),
-        (good.replace("poll_interval = \"100ms\"", "poll_interval = \"soon\""), vec!["relay.toml", "poll_interval", "soon"]),
-        (good.replace("type = \"tls\"", "type = \"udp\""), vec!["relay.toml", "udp"]),
-        (good.replace(&s.pki.ca.display().to_string(), "/nonexistent/ca.crt"), vec!["ca_file", "/nonexistent/ca.crt"]),
+        (
+            good.replace("per_pod_dirs", "per_pod_dir"),
+            vec!["relay.toml", "per_pod_dir"],
+        ),
+        (
+            good.replace("poll_interval = \"100ms\"", "poll_interval = \"soon\""),
+            vec!["relay.toml", "poll_interval", "soon"],
+        ),
+        (
+            good.replace("type = \"tls\"", "type = \"udp\""),
+            vec!["relay.toml", "udp"],
+        ),
+        (
+            good.replace(&s.pki.ca.display().to_string(), "/nonexistent/ca.crt"),
+            vec!["ca_file", "/nonexistent/ca.crt"],
+        ),
     ];
     for (text, needles) in cases {
         let path = s.path("relay.toml");
@@ -172,16 +202,40 @@ fn bad_config_is_an_error_naming_the_file_and_key() {
 fn check_lists_files_with_their_fields() {
     let s = Setup::new();
     s.write_lines(1);
-    append(&s.root.join("web-0/sidekiq/current"), "2026-11-25_09:14:07.11731 {}\n");
-    append(&s.root.join("web-0/sidekiq/@400000006744a1b20a3c1d2e.s"), "old\n");
+    append(
+        &s.root.join("web-0/sidekiq/current"),
+        "2026-11-25_09:14:07.11731 {}\n",
+    );
+    append(
+        &s.root.join("web-0/sidekiq/@400000006744a1b20a3c1d2e.s"),
+        "old\n",
+    );
     let config = s.config(6514, &s.pki.ca, SERVER_NAME);
     let (code, stdout, stderr) = run_relay(&["--config", config.to_str().unwrap(), "--check"]);
     assert_eq!(code, 0, "{stderr}");
-    let api = stdout.lines().find(|l| l.ends_with("api_json.log")).unwrap_or_else(|| panic!("{stdout}"));
-    assert!(api.contains("web-0") && api.contains("gitlab-rails") && api.contains("api_json") && api.contains("local0"), "{api}");
-    let sidekiq = stdout.lines().find(|l| l.ends_with("current")).unwrap_or_else(|| panic!("{stdout}"));
-    assert!(sidekiq.contains("gitlab-sidekiq") && sidekiq.contains("local1"), "{sidekiq}");
-    assert!(!stdout.contains("@4000"), "a rotated svlogd file would be tailed:\n{stdout}");
+    let api = stdout
+        .lines()
+        .find(|l| l.ends_with("api_json.log"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        api.contains("web-0")
+            && api.contains("gitlab-rails")
+            && api.contains("api_json")
+            && api.contains("local0"),
+        "{api}"
+    );
+    let sidekiq = stdout
+        .lines()
+        .find(|l| l.ends_with("current"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        sidekiq.contains("gitlab-sidekiq") && sidekiq.contains("local1"),
+        "{sidekiq}"
+    );
+    assert!(
+        !stdout.contains("@4000"),
+        "a rotated svlogd file would be tailed:\n{stdout}"
+    );
     assert!(stdout.contains("2 files would be tailed"), "{stdout}");
 }
 
@@ -194,11 +248,27 @@ fn demo_prints_octet_counted_rfc5424_frames() {
     assert_eq!(frames.len(), 12, "{stdout}");
     for f in &frames {
         let (len, msg) = f.split_once(' ').unwrap();
-        assert_eq!(len.parse::<usize>().unwrap(), msg.len(), "octet count of {f}");
-        assert!(msg.starts_with('<') && msg.contains(">1 "), "not RFC 5424: {msg}");
+        assert_eq!(
+            len.parse::<usize>().unwrap(),
+            msg.len(),
+            "octet count of {f}"
+        );
+        assert!(
+            msg.starts_with('<') && msg.contains(">1 "),
+            "not RFC 5424: {msg}"
+        );
     }
     // production_json with status 503: err (3) at local0 (16) → PRI 131.
-    assert!(frames.iter().any(|f| f.contains("<131>1 ") && f.contains("MetricsController")), "{stdout}");
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.contains("<131>1 ") && f.contains("MetricsController")),
+        "{stdout}"
+    );
     // svlogd prefix stripped, severity from the JSON: sidekiq WARN at local1 → PRI 140.
-    assert!(frames.iter().any(|f| f.contains("<140>1 ") && f.contains(" gitlab-sidekiq-all-in-1-v2-6c9d8f-9tq4z gitlab-sidekiq - sidekiq - {")), "{stdout}");
+    assert!(
+        frames.iter().any(|f| f.contains("<140>1 ")
+            && f.contains(" gitlab-sidekiq-all-in-1-v2-6c9d8f-9tq4z gitlab-sidekiq - sidekiq - {")),
+        "{stdout}"
+    );
 }

@@ -104,7 +104,15 @@ enum Kind {
 }
 
 impl LogFile {
-    fn new(root: &Path, rel: &str, hostname: &'static str, app_name: &'static str, msgid: &'static str, facility: u8, kind: Kind) -> LogFile {
+    fn new(
+        root: &Path,
+        rel: &str,
+        hostname: &'static str,
+        app_name: &'static str,
+        msgid: &'static str,
+        facility: u8,
+        kind: Kind,
+    ) -> LogFile {
         LogFile {
             path: root.join(hostname).join(rel),
             hostname,
@@ -141,24 +149,55 @@ impl LogFile {
         let (extra, truncated) = extra.unwrap_or(("", false));
         let (payload, severity) = match self.kind {
             Kind::RailsJson => {
-                let (name, sev) = [("INFO", 6), ("WARN", 4), ("ERROR", 3), ("DEBUG", 7), ("FATAL", 2)][i % 5];
-                (format!(r#"{{"severity":"{name}","time":"2026-11-25T09:14:03.512Z","message":"id={id} {extra}","meta.user":"zoë"}}"#), sev)
+                let (name, sev) = [
+                    ("INFO", 6),
+                    ("WARN", 4),
+                    ("ERROR", 3),
+                    ("DEBUG", 7),
+                    ("FATAL", 2),
+                ][i % 5];
+                (
+                    format!(
+                        r#"{{"severity":"{name}","time":"2026-11-25T09:14:03.512Z","message":"id={id} {extra}","meta.user":"zoë"}}"#
+                    ),
+                    sev,
+                )
             }
             Kind::Lograge => {
                 let (status, sev) = [(200, 6), (503, 3), (404, 5), (302, 6)][i % 4];
-                (format!(r#"{{"method":"GET","path":"/x?id={id}","status":{status},"time":"2026-11-25T09:14:05.220Z","note":"{extra}"}}"#), sev)
+                (
+                    format!(
+                        r#"{{"method":"GET","path":"/x?id={id}","status":{status},"time":"2026-11-25T09:14:05.220Z","note":"{extra}"}}"#
+                    ),
+                    sev,
+                )
             }
             Kind::SvlogdSidekiq => {
                 let (name, sev) = [("INFO", 6), ("WARN", 4), ("ERROR", 3)][i % 3];
-                (format!(r#"2026-11-25_09:14:07.11731 {{"severity":"{name}","time":"2026-11-25T09:14:07.117Z","class":"UpdateMergeRequestsWorker","message":"id={id} {extra}"}}"#), sev)
+                (
+                    format!(
+                        r#"2026-11-25_09:14:07.11731 {{"severity":"{name}","time":"2026-11-25T09:14:07.117Z","class":"UpdateMergeRequestsWorker","message":"id={id} {extra}"}}"#
+                    ),
+                    sev,
+                )
             }
             Kind::SvlogdGitaly => {
                 let (name, sev) = [("info", 6), ("warning", 4), ("error", 3)][i % 3];
-                (format!(r#"2026-11-25_09:14:09.00045 {{"level":"{name}","msg":"id={id} {extra}","grpc.method":"FindCommit","time":"2026-11-25T09:14:09.000Z"}}"#), sev)
+                (
+                    format!(
+                        r#"2026-11-25_09:14:09.00045 {{"level":"{name}","msg":"id={id} {extra}","grpc.method":"FindCommit","time":"2026-11-25T09:14:09.000Z"}}"#
+                    ),
+                    sev,
+                )
             }
             Kind::NginxAccess => {
                 let (status, sev) = [(200, 6), (502, 3), (404, 5)][i % 3];
-                (format!(r#"10.128.4.22 - - [25/Nov/2026:09:14:10 +0000] "GET /id={id} HTTP/1.1" {status} 48213 "-" "Mozilla/5.0 {extra}" 0.319"#), sev)
+                (
+                    format!(
+                        r#"10.128.4.22 - - [25/Nov/2026:09:14:10 +0000] "GET /id={id} HTTP/1.1" {status} 48213 "-" "Mozilla/5.0 {extra}" 0.319"#
+                    ),
+                    sev,
+                )
             }
         };
         // The svlogd prefix is stripped: MSG starts with the payload after it.
@@ -166,7 +205,11 @@ impl LogFile {
             Kind::SvlogdSidekiq | Kind::SvlogdGitaly => payload[26..].to_owned(),
             _ => payload.clone(),
         };
-        let msg_prefix: String = if truncated { msg.chars().take(200).collect() } else { msg };
+        let msg_prefix: String = if truncated {
+            msg.chars().take(200).collect()
+        } else {
+            msg
+        };
         ledger.expect(
             id,
             Expected {
@@ -190,22 +233,50 @@ fn assert_exactly_once(ledger: &Ledger, got: &[Received]) {
     for r in got {
         let id = id_of(&r.msg).unwrap_or_else(|| panic!("message without id: {r:?}"));
         *seen.entry(id.clone()).or_default() += 1;
-        let e = ledger.lines.get(&id).unwrap_or_else(|| panic!("unexpected message {id}: {r:?}"));
+        let e = ledger
+            .lines
+            .get(&id)
+            .unwrap_or_else(|| panic!("unexpected message {id}: {r:?}"));
         assert_eq!(
-            (r.hostname.as_str(), r.app_name.as_str(), r.msgid.as_str(), r.facility, r.severity),
-            (e.hostname.as_str(), e.app_name.as_str(), e.msgid.as_str(), e.facility, e.severity),
+            (
+                r.hostname.as_str(),
+                r.app_name.as_str(),
+                r.msgid.as_str(),
+                r.facility,
+                r.severity
+            ),
+            (
+                e.hostname.as_str(),
+                e.app_name.as_str(),
+                e.msgid.as_str(),
+                e.facility,
+                e.severity
+            ),
             "fields of {id}: {r:?}"
         );
-        assert!(r.msg.starts_with(&e.msg_prefix), "{id}: MSG {:?} does not start with {:?}", r.msg, e.msg_prefix);
+        assert!(
+            r.msg.starts_with(&e.msg_prefix),
+            "{id}: MSG {:?} does not start with {:?}",
+            r.msg,
+            e.msg_prefix
+        );
         if e.truncated {
-            assert!(r.msg.len() < 8096 && r.msg.contains("truncated"), "{id}: long line not cut and marked: {} bytes", r.msg.len());
+            assert!(
+                r.msg.len() < 8096 && r.msg.contains("truncated"),
+                "{id}: long line not cut and marked: {} bytes",
+                r.msg.len()
+            );
         }
         assert_eq!(r.procid, "-");
         assert_eq!(r.structured_data, "-");
     }
     let dups: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     assert!(dups.is_empty(), "duplicated lines: {dups:?}");
-    let missing: Vec<_> = ledger.lines.keys().filter(|id| !seen.contains_key(*id)).collect();
+    let missing: Vec<_> = ledger
+        .lines
+        .keys()
+        .filter(|id| !seen.contains_key(*id))
+        .collect();
     assert!(missing.is_empty(), "lost lines: {missing:?}");
 }
 
@@ -232,15 +303,70 @@ fn ships_a_gitlab_tree_exactly_once_through_rotations_and_a_restart() {
     fx.write_config(rsyslog.port(), SERVER_NAME, &fx.pki.ca);
     let mut ledger = Ledger::default();
     let root = fx.root.clone();
-    let mut api = LogFile::new(&root, "api_json.log", "web-0", "gitlab-rails", "api_json", 16, Kind::RailsJson);
-    let mut prod = LogFile::new(&root, "production_json.log", "web-0", "gitlab-rails", "production_json", 16, Kind::Lograge);
-    let mut app = LogFile::new(&root, "application_json.log", "web-0", "gitlab-rails", "application_json", 16, Kind::RailsJson);
-    let mut sidekiq = LogFile::new(&root, "sidekiq/current", "sidekiq-0", "gitlab-sidekiq", "sidekiq", 17, Kind::SvlogdSidekiq);
-    let mut gitaly = LogFile::new(&root, "gitaly/current", "gitaly-0", "gitaly", "gitaly", 19, Kind::SvlogdGitaly);
-    let mut nginx = LogFile::new(&root, "nginx/gitlab_access.log", "nginx-0", "nginx", "gitlab_access", 21, Kind::NginxAccess);
+    let mut api = LogFile::new(
+        &root,
+        "api_json.log",
+        "web-0",
+        "gitlab-rails",
+        "api_json",
+        16,
+        Kind::RailsJson,
+    );
+    let mut prod = LogFile::new(
+        &root,
+        "production_json.log",
+        "web-0",
+        "gitlab-rails",
+        "production_json",
+        16,
+        Kind::Lograge,
+    );
+    let mut app = LogFile::new(
+        &root,
+        "application_json.log",
+        "web-0",
+        "gitlab-rails",
+        "application_json",
+        16,
+        Kind::RailsJson,
+    );
+    let mut sidekiq = LogFile::new(
+        &root,
+        "sidekiq/current",
+        "sidekiq-0",
+        "gitlab-sidekiq",
+        "sidekiq",
+        17,
+        Kind::SvlogdSidekiq,
+    );
+    let mut gitaly = LogFile::new(
+        &root,
+        "gitaly/current",
+        "gitaly-0",
+        "gitaly",
+        "gitaly",
+        19,
+        Kind::SvlogdGitaly,
+    );
+    let mut nginx = LogFile::new(
+        &root,
+        "nginx/gitlab_access.log",
+        "nginx-0",
+        "nginx",
+        "gitlab_access",
+        21,
+        Kind::NginxAccess,
+    );
 
     // Phase 1: existing files, long and multi-byte lines, a line split across writes.
-    for f in [&mut api, &mut prod, &mut app, &mut sidekiq, &mut gitaly, &mut nginx] {
+    for f in [
+        &mut api,
+        &mut prod,
+        &mut app,
+        &mut sidekiq,
+        &mut gitaly,
+        &mut nginx,
+    ] {
         f.write(&mut ledger, 40);
     }
     api.write_with(&mut ledger, &"x".repeat(20_000), true);
@@ -270,22 +396,42 @@ fn ships_a_gitlab_tree_exactly_once_through_rotations_and_a_restart() {
     api.path = old_api;
     api.write(&mut ledger, 30);
     // svlogd: current -> @<tai64n>.s, new current.
-    fs::rename(&sidekiq.path, root.join("sidekiq-0/sidekiq/@400000006744a1b20a3c1d2e.s")).unwrap();
+    fs::rename(
+        &sidekiq.path,
+        root.join("sidekiq-0/sidekiq/@400000006744a1b20a3c1d2e.s"),
+    )
+    .unwrap();
     sidekiq.write(&mut ledger, 30);
     // copytruncate, once the relay has everything of the file (the copy is never read).
     let got = wait_all(&rsyslog, &ledger, &relay);
     assert_exactly_once(&ledger, &got);
     fs::copy(&prod.path, root.join("web-0/production_json.log.1")).unwrap();
-    fs::OpenOptions::new().write(true).truncate(true).open(&prod.path).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&prod.path)
+        .unwrap();
     prod.write(&mut ledger, 3);
     // CNG-style truncate in place, then more lines.
-    fs::OpenOptions::new().write(true).truncate(true).open(&gitaly.path).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&gitaly.path)
+        .unwrap();
     gitaly.write(&mut ledger, 25);
     // delete: lines written just before the file goes are still read through the open file.
     app.write(&mut ledger, 20);
     fs::remove_file(&app.path).unwrap();
     // a new pod appears
-    let mut web1 = LogFile::new(&root, "api_json.log", "web-1", "gitlab-rails", "api_json", 16, Kind::RailsJson);
+    let mut web1 = LogFile::new(
+        &root,
+        "api_json.log",
+        "web-1",
+        "gitlab-rails",
+        "api_json",
+        16,
+        Kind::RailsJson,
+    );
     web1.write(&mut ledger, 15);
     let got = wait_all(&rsyslog, &ledger, &relay);
     assert_exactly_once(&ledger, &got);
@@ -293,9 +439,22 @@ fn ships_a_gitlab_tree_exactly_once_through_rotations_and_a_restart() {
     // Phase 3: a restart in the middle: SIGTERM drains and checkpoints,
     // lines written while the relay is down are shipped after it starts again.
     nginx.write(&mut ledger, 200);
-    let status = relay.stop(Duration::from_secs(20)).expect("relay exit status");
-    assert!(status.success(), "relay exited with {status:?}\n{}", relay.log());
-    for f in [&mut api, &mut prod, &mut sidekiq, &mut gitaly, &mut nginx, &mut web1] {
+    let status = relay
+        .stop(Duration::from_secs(20))
+        .expect("relay exit status");
+    assert!(
+        status.success(),
+        "relay exited with {status:?}\n{}",
+        relay.log()
+    );
+    for f in [
+        &mut api,
+        &mut prod,
+        &mut sidekiq,
+        &mut gitaly,
+        &mut nginx,
+        &mut web1,
+    ] {
         f.write(&mut ledger, 25);
     }
     let mut relay = Relay::start(support::reaplog_bin(), &fx.config, &fx.stderr);
@@ -303,9 +462,15 @@ fn ships_a_gitlab_tree_exactly_once_through_rotations_and_a_restart() {
     // Quiet for a moment: nothing more may arrive (no duplicate after the restart).
     std::thread::sleep(Duration::from_millis(500));
     let got_after = rsyslog.messages();
-    assert_eq!(got.len(), got_after.len(), "extra messages arrived after all were delivered");
+    assert_eq!(
+        got.len(),
+        got_after.len(),
+        "extra messages arrived after all were delivered"
+    );
     assert_exactly_once(&ledger, &got_after);
-    let status = relay.stop(Duration::from_secs(20)).expect("relay exit status");
+    let status = relay
+        .stop(Duration::from_secs(20))
+        .expect("relay exit status");
     assert!(status.success(), "{}", relay.log());
     rsyslog.stop();
 }

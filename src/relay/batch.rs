@@ -61,7 +61,13 @@ impl Batch {
     }
 
     /// Records that `key` is finished at `offset`.
-    pub fn finish(&mut self, key: FileKey, fingerprint: Fingerprint, offset: u64, path: &Arc<Path>) {
+    pub fn finish(
+        &mut self,
+        key: FileKey,
+        fingerprint: Fingerprint,
+        offset: u64,
+        path: &Arc<Path>,
+    ) {
         self.mark(key, fingerprint, offset, path);
         if let Some(m) = self.marks.iter_mut().find(|m| m.key == key) {
             m.finished = true;

@@ -44,15 +44,20 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return 2;
         }
     };
-    init_logging(args.json_logs, args.log_level.as_deref().unwrap_or(if args.demo { "warn" } else { "info" }));
+    init_logging(
+        args.json_logs,
+        args.log_level
+            .as_deref()
+            .unwrap_or(if args.demo { "warn" } else { "info" }),
+    );
     let result = if args.demo {
         demo()
     } else {
         match &args.config {
             Some(path) if args.check => check(path),
-            Some(path) => Config::load(path)
-                .map_err(|e| e.to_string())
-                .and_then(|c| run::run(c, RunOptions { once: args.once }).map_err(|e| e.to_string())),
+            Some(path) => Config::load(path).map_err(|e| e.to_string()).and_then(|c| {
+                run::run(c, RunOptions { once: args.once }).map_err(|e| e.to_string())
+            }),
             None => Err("--config FILE is required".into()),
         }
     };
@@ -69,7 +74,9 @@ fn parse(args: Vec<OsString>) -> Result<Args, String> {
     let mut out = Args::default();
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
-        let arg = arg.into_string().map_err(|a| format!("argument {a:?} is not UTF-8"))?;
+        let arg = arg
+            .into_string()
+            .map_err(|a| format!("argument {a:?} is not UTF-8"))?;
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
             _ => (arg.clone(), None),
@@ -128,12 +135,18 @@ fn init_logging(json: bool, level: &str) {
 fn check(path: &Path) -> Result<(), String> {
     let config = Config::load(path).map_err(|e| e.to_string())?;
     Connector::from_config(&config.output).map_err(|e| e.to_string())?;
-    let mut sources = SourceSet::new(config.sources.clone(), default_hostname(config.hostname.as_deref()));
+    let mut sources = SourceSet::new(
+        config.sources.clone(),
+        default_hostname(config.hostname.as_deref()),
+    );
     let scan = sources.scan();
     for w in &scan.warnings {
         println!("warning: {w}");
     }
-    println!("{:<10} {:<20} {:<24} {:<9} {:<8} PATH", "HOSTNAME", "APP-NAME", "MSGID", "FACILITY", "SEVERITY");
+    println!(
+        "{:<10} {:<20} {:<24} {:<9} {:<8} PATH",
+        "HOSTNAME", "APP-NAME", "MSGID", "FACILITY", "SEVERITY"
+    );
     for f in &scan.files {
         println!(
             "{:<10} {:<20} {:<24} {:<9} {:<8} {}",
@@ -145,7 +158,11 @@ fn check(path: &Path) -> Result<(), String> {
             f.path.display()
         );
     }
-    println!("{}: valid; {} files would be tailed", path.display(), scan.files.len());
+    println!(
+        "{}: valid; {} files would be tailed",
+        path.display(),
+        scan.files.len()
+    );
     Ok(())
 }
 
@@ -213,7 +230,10 @@ fn demo_in(base: &Path) -> Result<(), String> {
         .replace("{STATE}", &base.join("state").display().to_string())
         .replace("{ROOT}", &root.display().to_string());
     let config = Config::parse(&text).map_err(|e| format!("built-in demo config: {e}"))?;
-    eprintln!("reaplog relay --demo: shipping the sample GitLab tree {} to stdout", root.display());
+    eprintln!(
+        "reaplog relay --demo: shipping the sample GitLab tree {} to stdout",
+        root.display()
+    );
     run::run(config, RunOptions { once: true }).map_err(|e| e.to_string())
 }
 
@@ -227,21 +247,33 @@ mod tests {
 
     #[test]
     fn parses_flags_with_separate_and_inline_values() {
-        let a = parse(args(&["--config", "/etc/r.toml", "--check", "--log-format=json"])).unwrap();
+        let a = parse(args(&[
+            "--config",
+            "/etc/r.toml",
+            "--check",
+            "--log-format=json",
+        ]))
+        .unwrap();
         assert_eq!(a.config.as_deref(), Some(Path::new("/etc/r.toml")));
         assert!(a.check && a.json_logs);
     }
 
     #[test]
     fn rejects_unknown_arguments_and_missing_values() {
-        assert!(parse(args(&["--cofnig", "x"])).unwrap_err().contains("--cofnig"));
+        assert!(parse(args(&["--cofnig", "x"]))
+            .unwrap_err()
+            .contains("--cofnig"));
         assert!(parse(args(&["--config"])).unwrap_err().contains("--config"));
-        assert!(parse(args(&["--log-format", "xml"])).unwrap_err().contains("xml"));
+        assert!(parse(args(&["--log-format", "xml"]))
+            .unwrap_err()
+            .contains("xml"));
     }
 
     #[test]
     fn demo_config_is_valid() {
-        let text = DEMO_CONFIG.replace("{STATE}", "/tmp/s").replace("{ROOT}", "/tmp/r");
+        let text = DEMO_CONFIG
+            .replace("{STATE}", "/tmp/s")
+            .replace("{ROOT}", "/tmp/r");
         Config::parse(&text).unwrap();
     }
 }

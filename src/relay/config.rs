@@ -12,10 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::relay::classify::LineFormat;
-use crate::relay::rfc5424::{Facility, Severity};
-
-/// rsyslog's default `maxMessageSize`: a longer frame is cut on the receiver.
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 8096;
+use crate::relay::rfc5424::{Facility, Severity, DEFAULT_MAX_MESSAGE_SIZE, MIN_MAX_MESSAGE_SIZE};
 
 /// A configuration that could not be read or is not valid.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +38,10 @@ pub struct Config {
     #[serde(default, deserialize_with = "expanded_opt")]
     pub hostname: Option<String>,
     /// Emit a partial last line after the file has been idle this long.
-    #[serde(default = "default_partial_line_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "default_partial_line_timeout",
+        deserialize_with = "duration"
+    )]
     pub partial_line_timeout: Duration,
     /// How long SIGTERM may take to drain the output and write the final
     /// checkpoint before the relay gives up (unsent lines are re-read on restart).
@@ -185,9 +185,6 @@ fn default_max_message_size() -> usize {
     DEFAULT_MAX_MESSAGE_SIZE
 }
 
-/// The smallest `max_message_size` accepted: room for a full header and some text.
-pub const MIN_MAX_MESSAGE_SIZE: usize = 480;
-
 impl Config {
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -214,9 +211,7 @@ impl Config {
             return Err("no [[source]]: nothing to ship".into());
         }
         for (i, source) in self.sources.iter().enumerate() {
-            source
-                .validate()
-                .map_err(|e| format!("source[{i}]: {e}"))?;
+            source.validate().map_err(|e| format!("source[{i}]: {e}"))?;
             for root in source.root.iter() {
                 if self.state_dir.starts_with(root) {
                     return Err(format!(
@@ -392,7 +387,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" => value,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        _ => return Err(format!("duration {s:?}: unknown unit {unit:?} (ms, s, m, h)")),
+        _ => {
+            return Err(format!(
+                "duration {s:?}: unknown unit {unit:?} (ms, s, m, h)"
+            ))
+        }
     };
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("duration {s:?}: {e}"))
 }
@@ -492,7 +491,10 @@ max_message_size = 8096
             "${REAPLOG_TEST_SURELY_UNSET}",
         );
         let err = Config::parse(&text).unwrap_err();
-        assert!(err.contains("REAPLOG_TEST_SURELY_UNSET") && err.contains("hostname"), "{err}");
+        assert!(
+            err.contains("REAPLOG_TEST_SURELY_UNSET") && err.contains("hostname"),
+            "{err}"
+        );
     }
 
     #[test]

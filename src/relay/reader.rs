@@ -74,7 +74,12 @@ pub struct Reader {
 }
 
 impl Reader {
-    pub fn new(sources: SourceSet, settings: ReaderSettings, resume: Checkpoints, stats: Arc<ReaderStats>) -> Reader {
+    pub fn new(
+        sources: SourceSet,
+        settings: ReaderSettings,
+        resume: Checkpoints,
+        stats: Arc<ReaderStats>,
+    ) -> Reader {
         Reader {
             encoder: Encoder::new(settings.max_message_size, false),
             sources,
@@ -89,7 +94,12 @@ impl Reader {
     /// Reads until `stop` is set (or, with `once`, until everything is read),
     /// then ships the last batch and returns. Dropping `out` afterwards tells
     /// the output to drain and close.
-    pub fn run(mut self, out: mpsc::Sender<Batch>, wake: std_mpsc::Receiver<()>, stop: Arc<AtomicBool>) {
+    pub fn run(
+        mut self,
+        out: mpsc::Sender<Batch>,
+        wake: std_mpsc::Receiver<()>,
+        stop: Arc<AtomicBool>,
+    ) {
         let mut batch = self.new_batch();
         let mut last_scan: Option<Instant> = None;
         let mut hinted = true;
@@ -118,7 +128,11 @@ impl Reader {
                 // Everything is at its end: detach all so that partial last
                 // lines go out in one more round, then stop. Nothing is
                 // marked finished, so a later run resumes, not restarts.
-                if self.files.values().all(|t| t.tailer.is_finished(far_future())) {
+                if self
+                    .files
+                    .values()
+                    .all(|t| t.tailer.is_finished(far_future()))
+                {
                     break;
                 }
                 self.files.values_mut().for_each(|t| t.tailer.detach());
@@ -133,7 +147,9 @@ impl Reader {
                         hinted = true;
                     }
                     Err(std_mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(std_mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(self.settings.poll_interval),
+                    Err(std_mpsc::RecvTimeoutError::Disconnected) => {
+                        std::thread::sleep(self.settings.poll_interval)
+                    }
                 }
             }
         }
@@ -152,7 +168,12 @@ impl Reader {
     }
 
     /// Reads every file once. Returns whether some file has more to read now.
-    fn read_round(&mut self, batch: &mut Batch, out: &mpsc::Sender<Batch>, stop: &AtomicBool) -> Result<bool, Closed> {
+    fn read_round(
+        &mut self,
+        batch: &mut Batch,
+        out: &mpsc::Sender<Batch>,
+        stop: &AtomicBool,
+    ) -> Result<bool, Closed> {
         let mut more = false;
         let mut finished = Vec::new();
         let now = Instant::now();
@@ -161,7 +182,9 @@ impl Reader {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            let Some(t) = self.files.get_mut(&key) else { continue };
+            let Some(t) = self.files.get_mut(&key) else {
+                continue;
+            };
             loop {
                 let outcome = read_file(t, &self.encoder, &self.settings, batch, &self.stats, now);
                 match outcome {
@@ -173,7 +196,8 @@ impl Reader {
                     Ok(ReadOutcome::Stopped) => {
                         // The batch is full: ship it (this blocks while the
                         // output is behind) and go on with the same file.
-                        let full = std::mem::replace(batch, Batch::with_capacity(batch.bytes.capacity()));
+                        let full =
+                            std::mem::replace(batch, Batch::with_capacity(batch.bytes.capacity()));
                         out.blocking_send(full).map_err(|_| Closed)?;
                     }
                     Err(e) => {
@@ -192,7 +216,9 @@ impl Reader {
                 batch.finish(key, t.tailer.fingerprint(), t.tailer.offset(), &t.path);
             }
         }
-        self.stats.files_watched.store(self.files.len() as u64, Ordering::Relaxed);
+        self.stats
+            .files_watched
+            .store(self.files.len() as u64, Ordering::Relaxed);
         Ok(more)
     }
 
@@ -211,7 +237,13 @@ impl Reader {
                 }
                 continue;
             }
-            self.open(found.key, &found.path, found.rule, &found.hostname, found.start_at);
+            self.open(
+                found.key,
+                &found.path,
+                found.rule,
+                &found.hostname,
+                found.start_at,
+            );
         }
         for t in self.files.values_mut() {
             if !t.tailer.is_detached() && !seen.contains_key(&t.tailer.key()) {
@@ -222,7 +254,14 @@ impl Reader {
         self.first_scan = false;
     }
 
-    fn open(&mut self, key: FileKey, path: &Path, rule: Arc<FileRule>, hostname: &str, start_at: StartAt) {
+    fn open(
+        &mut self,
+        key: FileKey,
+        path: &Path,
+        rule: Arc<FileRule>,
+        hostname: &str,
+        start_at: StartAt,
+    ) {
         let opts = TailOptions {
             max_line: self.settings.max_message_size,
             partial_after: self.settings.partial_after,
@@ -251,7 +290,9 @@ impl Reader {
             }
             // Replaced between the scan and the open: the next scan sees the new one.
             Ok(_) => {}
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot open file; will retry at the next scan"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot open file; will retry at the next scan")
+            }
         }
     }
 
@@ -294,7 +335,15 @@ fn read_file(
     let outcome = t.tailer.read_lines(now, READ_BUDGET, &mut |line| {
         let c = rule.classify(line.bytes);
         let ts = c.timestamp.unwrap_or(read_time);
-        if encoder.encode_frame(&mut batch.bytes, rule.facility, c.severity, &ts, fields, c.message, line.cut) {
+        if encoder.encode_frame(
+            &mut batch.bytes,
+            rule.facility,
+            c.severity,
+            &ts,
+            fields,
+            c.message,
+            line.cut,
+        ) {
             truncated += 1;
         }
         if newline {
@@ -317,7 +366,9 @@ fn read_file(
     }
     stats.lines_read.fetch_add(lines, Ordering::Relaxed);
     stats.bytes_read.fetch_add(bytes, Ordering::Relaxed);
-    stats.lines_truncated.fetch_add(truncated, Ordering::Relaxed);
+    stats
+        .lines_truncated
+        .fetch_add(truncated, Ordering::Relaxed);
     outcome
 }
 

@@ -35,7 +35,10 @@ pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("state_dir {path}: {source}")]
-    StateDir { path: PathBuf, source: std::io::Error },
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Checkpoint(#[from] crate::relay::checkpoint::CheckpointError),
     #[error(transparent)]
@@ -78,9 +81,17 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), StartError> {
     let (wake_tx, wake_rx) = std_mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
 
-    let sources = SourceSet::new(config.sources.clone(), default_hostname(config.hostname.as_deref()));
+    let sources = SourceSet::new(
+        config.sources.clone(),
+        default_hostname(config.hostname.as_deref()),
+    );
     let _watcher = start_watcher(&sources, wake_tx.clone());
-    let reader = Reader::new(sources, reader_settings(&config, options), state.clone(), Arc::clone(&stats.reader));
+    let reader = Reader::new(
+        sources,
+        reader_settings(&config, options),
+        state.clone(),
+        Arc::clone(&stats.reader),
+    );
     let reader_stop = Arc::clone(&stop);
     let reader_thread = std::thread::Builder::new()
         .name("reader".into())
@@ -89,7 +100,15 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), StartError> {
     let cp_stats = Arc::clone(&stats.checkpoint);
     let checkpoint_thread = std::thread::Builder::new()
         .name("checkpoint".into())
-        .spawn(move || checkpointer::run(checkpoint_path, state, ack_rx, CHECKPOINT_INTERVAL, cp_stats))
+        .spawn(move || {
+            checkpointer::run(
+                checkpoint_path,
+                state,
+                ack_rx,
+                CHECKPOINT_INTERVAL,
+                cp_stats,
+            )
+        })
         .map_err(|e| StartError::Thread("checkpoint", e))?;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -180,7 +199,10 @@ async fn supervise(
 /// Resolves on SIGTERM or SIGINT; never resolves if they cannot be watched.
 async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot watch SIGTERM/SIGINT; stop the relay with SIGKILL");
         return std::future::pending().await;
     };

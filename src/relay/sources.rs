@@ -31,12 +31,15 @@ pub struct Scan {
     pub warnings: Vec<DiscoverError>,
 }
 
+/// A file's rule and HOSTNAME, shared by every line of it.
+type Resolved = (Arc<FileRule>, Arc<str>);
+
 /// Every configured source, with the per-path rule cache.
 pub struct SourceSet {
     sources: Vec<Source>,
     hostname: Arc<str>,
     /// `None` = the preset skips this path (not a log file).
-    cache: HashMap<PathBuf, Option<(Arc<FileRule>, Arc<str>)>>,
+    cache: HashMap<PathBuf, Option<Resolved>>,
 }
 
 impl SourceSet {
@@ -56,7 +59,7 @@ impl SourceSet {
                 continue;
             }
             dirs.extend(s.root.iter().cloned());
-            dirs.extend(s.paths.iter().map(|p| glob_base(p)));
+            dirs.extend(s.paths.iter().map(|p| discover::glob_base(p)));
         }
         dirs
     }
@@ -102,7 +105,7 @@ impl SourceSet {
         scan
     }
 
-    fn rule_for(&mut self, source: usize, path: &Path) -> Option<(Arc<FileRule>, Arc<str>)> {
+    fn rule_for(&mut self, source: usize, path: &Path) -> Option<Resolved> {
         if let Some(cached) = self.cache.get(path) {
             return cached.clone();
         }
@@ -113,7 +116,11 @@ impl SourceSet {
 }
 
 /// The rule and HOSTNAME for `path` of `source`, or None when the preset skips it.
-pub fn resolve(source: &Source, path: &Path, default_host: &Arc<str>) -> Option<(Arc<FileRule>, Arc<str>)> {
+pub fn resolve(
+    source: &Source,
+    path: &Path,
+    default_host: &Arc<str>,
+) -> Option<(Arc<FileRule>, Arc<str>)> {
     match (source.preset, &source.root) {
         (Some(Preset::Gitlab), Some(root)) => {
             let rel = path.strip_prefix(root).ok()?;
@@ -142,28 +149,11 @@ pub fn resolve(source: &Source, path: &Path, default_host: &Arc<str>) -> Option<
                 source.msgid.as_deref().unwrap_or(&stem),
                 source.facility.unwrap_or(Facility::Local7),
                 source.severity.unwrap_or(Severity::Informational),
-                source.format.clone().unwrap_or(LineFormat::Text),
+                source.format.unwrap_or(LineFormat::Text),
             );
             Some((Arc::new(rule), Arc::clone(default_host)))
         }
     }
-}
-
-/// The longest leading part of a glob pattern without wildcards, as a directory.
-fn glob_base(pattern: &str) -> PathBuf {
-    let mut base = PathBuf::new();
-    for part in Path::new(pattern).components() {
-        let s = part.as_os_str().to_string_lossy();
-        if s.contains(['*', '?', '[', '{']) {
-            break;
-        }
-        base.push(part);
-    }
-    if base == Path::new(pattern) {
-        // No wildcard at all: watch the file's directory.
-        base.pop();
-    }
-    base
 }
 
 /// The relay's own HOSTNAME: the config's, else `POD_NAME`, else `HOSTNAME`,
@@ -189,13 +179,6 @@ pub fn default_hostname(configured: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn glob_base_is_the_fixed_prefix() {
-        assert_eq!(glob_base("/var/log/app/*.log"), PathBuf::from("/var/log/app"));
-        assert_eq!(glob_base("/var/log/*/current"), PathBuf::from("/var/log"));
-        assert_eq!(glob_base("/var/log/app.log"), PathBuf::from("/var/log"));
-    }
 
     #[test]
     fn configured_hostname_wins() {

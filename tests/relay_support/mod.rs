@@ -132,7 +132,10 @@ pub struct Ledger {
 
 impl Ledger {
     pub fn expect(&mut self, id: String, e: Expected) {
-        assert!(self.lines.insert(id.clone(), e).is_none(), "duplicate id {id}");
+        assert!(
+            self.lines.insert(id.clone(), e).is_none(),
+            "duplicate id {id}"
+        );
     }
 }
 
@@ -140,8 +143,6 @@ impl Ledger {
 pub fn id_of(msg: &str) -> Option<String> {
     let start = msg.find("id=")? + 3;
     let rest = &msg[start..];
-    let end = rest
-        .find(|c: char| c == '"' || c == ' ' || c == ',')
-        .unwrap_or(rest.len());
+    let end = rest.find(['"', ' ', ',']).unwrap_or(rest.len());
     Some(rest[..end].to_owned())
 }

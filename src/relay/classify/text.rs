@@ -27,7 +27,7 @@ pub(super) fn nginx_access(line: &[u8]) -> (Option<Severity>, Option<Timestamp>)
         .and_then(|rest| rest.strip_prefix(b" "))
         .and_then(|rest| {
             rest.get(..3)
-                .filter(|_| rest.get(3).map_or(true, |&b| b == b' '))
+                .filter(|_| rest.get(3).is_none_or(|&b| b == b' '))
         })
         .and_then(severity_from_status);
     (sev, ts)

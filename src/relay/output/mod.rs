@@ -175,7 +175,9 @@ pub async fn run(
     while let Some(batch) = batches.recv().await {
         if !batch.bytes.is_empty() {
             deliver(&connector, &mut conn, &batch.bytes, &mut backoff, &stats).await;
-            stats.messages_sent.fetch_add(batch.messages, Ordering::Relaxed);
+            stats
+                .messages_sent
+                .fetch_add(batch.messages, Ordering::Relaxed);
             stats.batches_sent.fetch_add(1, Ordering::Relaxed);
         }
         if acks.send(batch.marks).is_err() {
@@ -202,14 +204,19 @@ async fn deliver(
     loop {
         if let Some(c) = conn.as_mut() {
             if connector.can_probe() && peer_has_closed(c).await {
-                tracing::warn!(peer = connector.peer(), "receiver closed the connection; reconnecting");
+                tracing::warn!(
+                    peer = connector.peer(),
+                    "receiver closed the connection; reconnecting"
+                );
                 *conn = None;
                 stats.connected.store(false, Ordering::Relaxed);
                 continue;
             }
             match write_flush(c, bytes).await {
                 Ok(()) => {
-                    stats.bytes_sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    stats
+                        .bytes_sent
+                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
                     backoff.reset();
                     return;
                 }

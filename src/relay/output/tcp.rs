@@ -45,7 +45,8 @@ pub async fn connect_tcp(address: &str) -> Result<TcpStream, OutputError> {
         match TcpStream::connect(addr).await {
             Ok(s) => {
                 // Batches are already large: Nagle would only add latency.
-                s.set_nodelay(true).map_err(|e| io_err("set TCP_NODELAY", e))?;
+                s.set_nodelay(true)
+                    .map_err(|e| io_err("set TCP_NODELAY", e))?;
                 return Ok(s);
             }
             Err(e) => last = Some(e),
@@ -87,7 +88,10 @@ mod tests {
 
     #[test]
     fn splits_names_ipv4_and_bracketed_ipv6() {
-        assert_eq!(split_host_port("rsyslog.infra.svc:6514").unwrap(), ("rsyslog.infra.svc", 6514));
+        assert_eq!(
+            split_host_port("rsyslog.infra.svc:6514").unwrap(),
+            ("rsyslog.infra.svc", 6514)
+        );
         assert_eq!(split_host_port("127.0.0.1:1").unwrap(), ("127.0.0.1", 1));
         assert_eq!(split_host_port("[::1]:6514").unwrap(), ("::1", 6514));
     }

@@ -35,10 +35,11 @@ impl TlsConnector {
     ) -> Result<TlsConnector, OutputError> {
         let (host, _port) = split_host_port(address)?;
         let name = server_name.unwrap_or(host);
-        let server_name = ServerName::try_from(name.to_owned()).map_err(|e| OutputError::Address {
-            address: address.to_owned(),
-            reason: format!("server name {name:?} is not a DNS name or IP address: {e}"),
-        })?;
+        let server_name =
+            ServerName::try_from(name.to_owned()).map_err(|e| OutputError::Address {
+                address: address.to_owned(),
+                reason: format!("server name {name:?} is not a DNS name or IP address: {e}"),
+            })?;
         let config = client_config(ca_file, client)?;
         Ok(TlsConnector {
             address: address.to_owned(),
@@ -67,7 +68,10 @@ impl TlsConnector {
 }
 
 /// The rustls client configuration: our CA only, optional client auth.
-pub fn client_config(ca_file: &Path, client: Option<(&Path, &Path)>) -> Result<ClientConfig, OutputError> {
+pub fn client_config(
+    ca_file: &Path,
+    client: Option<(&Path, &Path)>,
+) -> Result<ClientConfig, OutputError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -93,7 +97,10 @@ pub fn client_config(ca_file: &Path, client: Option<(&Path, &Path)>) -> Result<C
     }
 }
 
-fn load_certs(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>, OutputError> {
+fn load_certs(
+    path: &Path,
+    what: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, OutputError> {
     let bad = |reason: String| OutputError::BadFile {
         what,
         path: path.to_owned(),

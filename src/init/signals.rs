@@ -107,16 +107,12 @@ fn timespec(d: Duration) -> libc::timespec {
 /// In the forked child, before exec: every disposition back to SIG_DFL (a
 /// handler would be reset by exec anyway, but SIG_IGN inherited from our own
 /// parent, or std's SIG_IGN for SIGPIPE, would survive it), then an empty
-/// mask. Async-signal-safe: only `signal` and `pthread_sigmask`.
+/// mask. Async-signal-safe: only `rt_sigaction` and `pthread_sigmask`.
 pub fn reset_for_exec() -> io::Result<()> {
     for sig in 1..=MAX_SIGNAL {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-            continue;
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            set_default_raw(sig);
         }
-        // EINVAL for libc's reserved real-time signals is expected and
-        // harmless: those cannot have been set by anyone but libc.
-        // SAFETY: see set_default.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
     }
     let mut empty = MaybeUninit::<libc::sigset_t>::uninit();
     // SAFETY: sigemptyset initialises the set.
@@ -128,6 +124,40 @@ pub fn reset_for_exec() -> io::Result<()> {
         return Err(io::Error::from_raw_os_error(rc));
     }
     Ok(())
+}
+
+/// The kernel's `struct sigaction` (handler, flags, restorer, mask).
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// SIG_DFL through the raw system call: libc's `signal`/`sigaction` refuse
+/// the real-time signals libc reserves for itself (32, 33, and 34 on musl)
+/// with EINVAL, yet a parent may have left them ignored and the child must
+/// not inherit that. The result is not checked: for a catchable signal
+/// number with SIG_DFL the call cannot fail.
+fn set_default_raw(sig: c_int) {
+    let action = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    let mask_size = std::mem::size_of::<u64>();
+    // SAFETY: valid pointer to a kernel sigaction; no old action wanted.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            &action as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            mask_size,
+        )
+    };
 }
 
 /// Blocks everything in the forked child, so that the terminal hand-over

@@ -213,8 +213,9 @@ fn pdeathsig_reaches_the_child_when_inits_parent_dies() {
 /// the terminal) kills the child; init exits 130.
 #[test]
 fn child_owns_the_terminal_foreground_and_ctrl_c_reaches_it() {
-    let child =
-        "import os, time; print('fg', os.tcgetpgrp(0) == os.getpgrp(), flush=True); time.sleep(60)";
+    // Short sleeps: a SIGINT landing just before a long sleep's syscall
+    // would only be noticed when that sleep ends (a Python race).
+    let child = "import os, time\nprint('fg', os.tcgetpgrp(0) == os.getpgrp(), flush=True)\nwhile True: time.sleep(0.05)";
     let driver = r#"
 import os, pty, select, sys, time
 pid, fd = pty.fork()

@@ -7,15 +7,18 @@
 pub const PRINTER: &str = r#"
 import os, signal, subprocess, sys
 role = sys.argv[1] if len(sys.argv) > 1 else "main"
+def say(*words):
+    # One write per line: lines of parent and grandchild must not interleave.
+    os.write(1, (" ".join(map(str, words)) + "\n").encode())
 def on_signal(n, _frame):
-    print(role, "signal", n, flush=True)
+    say(role, "signal", n)
 for n in range(1, 32):
     if n not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD):
         signal.signal(n, on_signal)
 if role == "spawn":
     role = "parent"
     subprocess.Popen([sys.executable, "-c", SCRIPT, "child"])
-print(role, "ready", os.getpid(), flush=True)
+say(role, "ready", os.getpid())
 while True:
     signal.pause()
 "#;

@@ -97,10 +97,12 @@ fn set_default(sig: c_int) -> io::Result<()> {
     Ok(())
 }
 
+/// A relative timeout; capped at i32::MAX seconds (68 years) so that it
+/// fits `time_t` on every libc (musl's is being widened).
 fn timespec(d: Duration) -> libc::timespec {
     libc::timespec {
-        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
-        tv_nsec: d.subsec_nanos() as libc::c_long,
+        tv_sec: d.as_secs().min(i32::MAX as u64) as _,
+        tv_nsec: d.subsec_nanos() as _,
     }
 }
 

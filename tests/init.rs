@@ -202,10 +202,11 @@ fn pdeathsig_reaches_the_child_when_inits_parent_dies() {
         .trim_start_matches("init ")
         .parse()
         .expect("pid");
+    // Once its parent is gone, init is outside `parent`'s tree.
+    let _cleanup = KillOnDrop(vec![init_pid]);
     parent.expect_out("main ready");
     drop(parent.top.stdin.take());
     parent.expect_out("main signal 10");
-    kill_tree(init_pid);
 }
 
 /// When stdin is the controlling terminal and init holds the foreground,

@@ -139,11 +139,10 @@ fn without_kill_group_on_exit_leftovers_survive_a_subreaper() {
         .skip(1)
         .filter_map(|p| p.parse().ok())
         .collect();
+    // They outlive init, so they leave its tree: end them by pid.
+    let _cleanup = KillOnDrop(pids.clone());
     assert_eq!(run.exit_code(DEADLINE), 0);
     assert!(pids.iter().all(|&p| alive(p)), "{pids:?}");
-    for pid in pids {
-        send(pid, libc::SIGKILL);
-    }
 }
 
 /// `--report-orphans 1s` prints `reaped N orphans in Ns: sleep=N` lines;

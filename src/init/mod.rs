@@ -8,6 +8,7 @@
 //!    set the parent-death signal.
 //! 4. [`spawn`]: start CMD in its own process group, with the terminal
 //!    ([`tty`]) and a clean signal state (not found 127, not executable 126).
+//!    Then [`residency`]: give back the startup code's resident pages.
 //! 5. [`run`]: loop { wait for a signal; [`forward`] it or [`reap`] };
 //!    [`orphans`] counts what was reaped by name.
 //! 6. [`shutdown`] (`--kill-group-on-exit`): TERM, grace, KILL, reap.
@@ -29,6 +30,7 @@ mod forward;
 mod log;
 mod orphans;
 mod reap;
+mod residency;
 mod shutdown;
 mod signals;
 mod spawn;
@@ -84,6 +86,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         "started {:?} as pid {child} ({role:?})",
         cli::display_command(&config.command)
     );
+    residency::shed_startup_pages();
     let status = run(&config, &blocked, child, role);
     exit_code::exit_code(status, &config.expected)
 }

@@ -273,6 +273,16 @@ pub fn alive(pid: i32) -> bool {
     read_proc(pid).is_some_and(|p| p.state != 'Z')
 }
 
+/// Kills these process trees (by pid) when dropped, also when a test
+/// panics: for processes that left the tree a [`Running`] knows about.
+pub struct KillOnDrop(pub Vec<i32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.0.iter().for_each(|&pid| kill_tree(pid));
+    }
+}
+
 /// SIGKILLs `root` and all its descendants (children first collected, so
 /// that re-parenting during the kill does not hide any).
 pub fn kill_tree(root: i32) {

@@ -17,31 +17,56 @@ use std::ffi::c_void;
 
 use super::log;
 
+/// At most this many read-only segments are dropped (linkers emit 2 or 3).
+const MAX_SEGMENTS: usize = 8;
+
+/// Read-only segments of the main program, as (address, length).
+#[derive(Default)]
+struct Segments {
+    ranges: [(usize, usize); MAX_SEGMENTS],
+    count: usize,
+}
+
 /// Drops the resident pages of init's own read-only segments. Failure only
 /// costs memory, so it is logged at debug level.
 pub fn shed_startup_pages() {
-    // SAFETY: the callback only reads the program headers it is handed.
-    unsafe { libc::dl_iterate_phdr(Some(shed_main_program), std::ptr::null_mut()) };
+    let mut segments = Segments::default();
+    let data = (&mut segments as *mut Segments).cast::<c_void>();
+    // SAFETY: the callback only reads the program headers it is handed and
+    // writes into `segments`, which outlives the call.
+    unsafe { libc::dl_iterate_phdr(Some(collect_main_program), data) };
+    // Dropped only now: reading the program headers during the iteration
+    // would fault the first segment right back in.
+    let found = &segments.ranges[..segments.count];
+    found
+        .iter()
+        .for_each(|&(start, len)| drop_range(start, len));
 }
 
 /// Called for the main program first; returns 1 to stop after it (shared
 /// libraries, when dynamically linked, are shared anyway and left alone).
-unsafe extern "C" fn shed_main_program(
+unsafe extern "C" fn collect_main_program(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,
-    _data: *mut c_void,
+    data: *mut c_void,
 ) -> libc::c_int {
     // SAFETY: the loader passes a valid info whose phdr array has phnum
-    // entries; both live as long as the program.
-    let (bias, phdrs) = unsafe {
+    // entries; `data` is the `Segments` passed by shed_startup_pages.
+    let (bias, phdrs, segments) = unsafe {
         let info = &*info;
         let phdrs = std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum));
-        (info.dlpi_addr as usize, phdrs)
+        (
+            info.dlpi_addr as usize,
+            phdrs,
+            &mut *data.cast::<Segments>(),
+        )
     };
-    for ph in phdrs {
-        if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_W == 0 {
-            drop_range(bias + ph.p_vaddr as usize, ph.p_memsz as usize);
-        }
+    let read_only = phdrs
+        .iter()
+        .filter(|ph| ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_W == 0);
+    for ph in read_only.take(MAX_SEGMENTS) {
+        segments.ranges[segments.count] = (bias + ph.p_vaddr as usize, ph.p_memsz as usize);
+        segments.count += 1;
     }
     1
 }

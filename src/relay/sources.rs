@@ -149,7 +149,7 @@ pub fn resolve(
                 source.msgid.as_deref().unwrap_or(&stem),
                 source.facility.unwrap_or(Facility::Local7),
                 source.severity.unwrap_or(Severity::Informational),
-                source.format.unwrap_or(LineFormat::Text),
+                source.format.unwrap_or(LineFormat::Auto),
             );
             Some((Arc::new(rule), Arc::clone(default_host)))
         }

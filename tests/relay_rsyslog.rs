@@ -474,3 +474,90 @@ fn ships_a_gitlab_tree_exactly_once_through_rotations_and_a_restart() {
     assert!(status.success(), "{}", relay.log());
     rsyslog.stop();
 }
+
+/// Lines written just before a rotation that happened while the relay was
+/// stopped are shipped from the rotated copy after the restart: logrotate's
+/// rename, svlogd's `current` → `@….s`, and a copytruncate copy (found by
+/// its fingerprint). Nothing is lost and nothing is sent twice.
+#[test]
+fn finishes_files_rotated_while_the_relay_was_down() {
+    let fx = Fixture::new();
+    let mut rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&fx.pki));
+    fx.write_config(rsyslog.port(), SERVER_NAME, &fx.pki.ca);
+    let mut ledger = Ledger::default();
+    let root = fx.root.clone();
+    let mut api = LogFile::new(
+        &root,
+        "api_json.log",
+        "web-0",
+        "gitlab-rails",
+        "api_json",
+        16,
+        Kind::RailsJson,
+    );
+    let mut prod = LogFile::new(
+        &root,
+        "production_json.log",
+        "web-0",
+        "gitlab-rails",
+        "production_json",
+        16,
+        Kind::Lograge,
+    );
+    let mut sidekiq = LogFile::new(
+        &root,
+        "sidekiq/current",
+        "sidekiq-0",
+        "gitlab-sidekiq",
+        "sidekiq",
+        17,
+        Kind::SvlogdSidekiq,
+    );
+    for f in [&mut api, &mut prod, &mut sidekiq] {
+        f.write(&mut ledger, 20);
+    }
+    let mut relay = Relay::start(support::reaplog_bin(), &fx.config, &fx.stderr);
+    wait_all(&rsyslog, &ledger, &relay);
+    let status = relay
+        .stop(Duration::from_secs(20))
+        .expect("relay exit status");
+    assert!(status.success(), "{}", relay.log());
+
+    // While the relay is down: more lines, then each kind of rotation, then new files.
+    for f in [&mut api, &mut prod, &mut sidekiq] {
+        f.write(&mut ledger, 15);
+    }
+    fs::rename(&api.path, root.join("web-0/api_json.log.1")).unwrap();
+    fs::rename(
+        &sidekiq.path,
+        root.join("sidekiq-0/sidekiq/@400000006744a1b20a3c1d2e.s"),
+    )
+    .unwrap();
+    fs::copy(&prod.path, root.join("web-0/production_json.log.1")).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&prod.path)
+        .unwrap();
+    for f in [&mut api, &mut prod, &mut sidekiq] {
+        f.write(&mut ledger, 10);
+    }
+
+    let mut relay = Relay::start(support::reaplog_bin(), &fx.config, &fx.stderr);
+    let got = wait_all(&rsyslog, &ledger, &relay);
+    assert_exactly_once(&ledger, &got);
+    assert!(
+        relay
+            .log()
+            .matches("finishing a file rotated while the relay was down")
+            .count()
+            == 3,
+        "expected three recovered files:\n{}",
+        relay.log()
+    );
+    let status = relay
+        .stop(Duration::from_secs(20))
+        .expect("relay exit status");
+    assert!(status.success(), "{}", relay.log());
+    rsyslog.stop();
+}

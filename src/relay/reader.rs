@@ -9,8 +9,8 @@
 //! file up to a per-file budget (fairness), ship what was encoded, then wait
 //! for an inotify hint or the poll interval, unless a file had more to read.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::relay::batch::Batch;
-use crate::relay::checkpoint::Checkpoints;
+use crate::relay::checkpoint::{Checkpoints, Entry};
 use crate::relay::classify::FileRule;
 use crate::relay::config::StartAt;
 use crate::relay::fingerprint::FileKey;
@@ -69,6 +69,8 @@ pub struct Reader {
     encoder: Encoder,
     resume: Checkpoints,
     files: HashMap<FileKey, Tracked>,
+    /// Checkpoint entries a live file resumed from (first scan only).
+    resumed: HashSet<FileKey>,
     first_scan: bool,
     stats: Arc<ReaderStats>,
 }
@@ -86,6 +88,7 @@ impl Reader {
             settings,
             resume,
             files: HashMap::new(),
+            resumed: HashSet::new(),
             first_scan: true,
             stats,
         }
@@ -113,7 +116,7 @@ impl Reader {
             let since = last_scan.map(|t| t.elapsed());
             let due = since.is_none_or(|s| s >= self.settings.poll_interval);
             if due || (hinted && since.is_some_and(|s| s >= MIN_HINTED_RESCAN)) {
-                self.rescan();
+                self.rescan(&mut batch);
                 last_scan = Some(Instant::now());
                 hinted = false;
             }
@@ -224,7 +227,7 @@ impl Reader {
 
     /// Discovers files: opens new ones, follows renames, detaches files whose
     /// path now names another file or nothing.
-    fn rescan(&mut self) {
+    fn rescan(&mut self, batch: &mut Batch) {
         let scan = self.sources.scan();
         report_scan_warnings(&scan);
         let mut seen: HashMap<FileKey, ()> = HashMap::with_capacity(scan.files.len());
@@ -251,7 +254,76 @@ impl Reader {
                 t.tailer.detach();
             }
         }
-        self.first_scan = false;
+        if self.first_scan {
+            self.recover_rotated(batch);
+            self.first_scan = false;
+        }
+    }
+
+    /// At the first scan, a checkpointed file that no live path names any
+    /// more was rotated while the relay was down: its unread end is finished
+    /// from the rotated copy (svlogd `@….s`, logrotate `x.1`), found by its
+    /// key, or, for a copytruncate copy, by its fingerprint under a name
+    /// that starts with the file's. Entries that match nothing are dropped.
+    fn recover_rotated(&mut self, batch: &mut Batch) {
+        let pending: Vec<Entry> = self
+            .resume
+            .iter()
+            .filter(|e| !self.resumed.contains(&e.key))
+            .cloned()
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        let candidates = self.sources.rotated_files();
+        for entry in pending {
+            let live = self.files.contains_key(&entry.key);
+            let found = candidates
+                .iter()
+                .find_map(|path| rotated_copy_of(&entry, path, live));
+            match found {
+                Some((path, key)) => self.open_rotated(&entry, &path, key),
+                // A live file with this key writes the entry again itself.
+                None if live => {}
+                None => {
+                    tracing::info!(path = %entry.path.display(), "checkpointed file is gone; dropping its entry");
+                    batch.finish(
+                        entry.key,
+                        entry.fingerprint,
+                        entry.offset,
+                        &Arc::from(entry.path.as_path()),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Opens the rotated copy of `entry` at the checkpointed offset, detached
+    /// (read to its end, then dropped).
+    fn open_rotated(&mut self, entry: &Entry, path: &Path, key: FileKey) {
+        let Some((rule, hostname)) = self.sources.resolve_any(&entry.path) else {
+            return;
+        };
+        match Tailer::open(path, entry.offset, self.tail_options()) {
+            Ok(mut tailer) if tailer.key() == key => {
+                tracing::info!(path = %path.display(), was = %entry.path.display(), offset = entry.offset, "finishing a file rotated while the relay was down");
+                tailer.detach();
+                let fields = HeaderFields::new(&hostname, &rule.app_name, "-", &rule.msgid, &[]);
+                self.files.insert(
+                    key,
+                    Tracked {
+                        tailer,
+                        rule,
+                        fields,
+                        path: Arc::from(path),
+                    },
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot open rotated file")
+            }
+        }
     }
 
     fn open(
@@ -262,11 +334,7 @@ impl Reader {
         hostname: &str,
         start_at: StartAt,
     ) {
-        let opts = TailOptions {
-            max_line: self.settings.max_message_size,
-            partial_after: self.settings.partial_after,
-            read_chunk: 64 * 1024,
-        };
+        let opts = self.tail_options();
         let offset = match self.start_offset(key, path, start_at) {
             Ok(o) => o,
             Err(e) => {
@@ -296,12 +364,26 @@ impl Reader {
         }
     }
 
+    fn tail_options(&self) -> TailOptions {
+        TailOptions {
+            max_line: self.settings.max_message_size,
+            partial_after: self.settings.partial_after,
+            read_chunk: 64 * 1024,
+        }
+    }
+
     /// A checkpoint whose fingerprint matches wins; otherwise a file that
     /// was there at the first scan starts where `start_at` says, and a file
     /// that appeared later starts at its beginning.
-    fn start_offset(&self, key: FileKey, path: &Path, start_at: StartAt) -> std::io::Result<u64> {
+    fn start_offset(
+        &mut self,
+        key: FileKey,
+        path: &Path,
+        start_at: StartAt,
+    ) -> std::io::Result<u64> {
         let file = std::fs::File::open(path)?;
         if let Some(offset) = self.resume.resume_offset(key, &file)? {
+            self.resumed.insert(key);
             return Ok(offset);
         }
         match (self.first_scan, start_at) {
@@ -309,6 +391,34 @@ impl Reader {
             _ => Ok(0),
         }
     }
+}
+
+/// Whether `path` holds the rest of `entry`: the same file renamed (same
+/// key), or a copy (copytruncate) whose name extends the file's and whose
+/// first bytes match. `live`: a live file still has the entry's key, so only
+/// a copy can hold its old content.
+fn rotated_copy_of(entry: &Entry, path: &Path, live: bool) -> Option<(PathBuf, FileKey)> {
+    let meta = std::fs::metadata(path).ok()?;
+    let key = FileKey::of(&meta);
+    if meta.len() <= entry.offset {
+        return None;
+    }
+    let same_file = key == entry.key && !live;
+    let copy = key != entry.key
+        && path.parent() == entry.path.parent()
+        && path
+            .file_name()
+            .zip(entry.path.file_name())
+            .is_some_and(|(p, e)| p.as_encoded_bytes().starts_with(e.as_encoded_bytes()));
+    if !(same_file || copy) {
+        return None;
+    }
+    let file = std::fs::File::open(path).ok()?;
+    entry
+        .fingerprint
+        .matches(&file)
+        .ok()?
+        .then(|| (path.to_owned(), key))
 }
 
 /// The output has gone away: the relay is stopping.

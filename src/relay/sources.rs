@@ -105,6 +105,45 @@ impl SourceSet {
         scan
     }
 
+    /// Rotated copies under every root (svlogd `@….s`, logrotate `x.1`) and
+    /// beside every glob's files: where a file rotated while the relay was
+    /// down is found again.
+    pub fn rotated_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut warnings = Vec::new();
+        for s in &self.sources {
+            match &s.root {
+                Some(root) => discover::walk_rotated(root, &mut out, &mut warnings),
+                None => {
+                    for pattern in &s.paths {
+                        let dir = discover::glob_base(pattern);
+                        let Ok(entries) = std::fs::read_dir(&dir) else {
+                            continue;
+                        };
+                        out.extend(entries.flatten().map(|e| e.path()).filter(|p| {
+                            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                                discover::name_kind(n) == discover::NameKind::Rotated
+                            })
+                        }));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The rule of `path` under whichever source covers it (by root or glob).
+    pub fn resolve_any(&mut self, path: &Path) -> Option<Resolved> {
+        let index = self.sources.iter().position(|s| match &s.root {
+            Some(root) => path.starts_with(root),
+            None => s
+                .paths
+                .iter()
+                .any(|p| glob::Pattern::new(p).is_ok_and(|g| g.matches_path(path))),
+        })?;
+        self.rule_for(index, path)
+    }
+
     fn rule_for(&mut self, source: usize, path: &Path) -> Option<Resolved> {
         if let Some(cached) = self.cache.get(path) {
             return cached.clone();

@@ -48,8 +48,22 @@ impl Fixture {
     }
 
     fn write_config(&self, port: u16, server_name: &str, ca: &Path) {
+        self.write_config_at(&self.config, &self.state, "", port, server_name, ca);
+    }
+
+    /// A config at `path` with its own `state` dir and `extra` top-level keys.
+    fn write_config_at(
+        &self,
+        path: &Path,
+        state: &Path,
+        extra: &str,
+        port: u16,
+        server_name: &str,
+        ca: &Path,
+    ) {
         let text = format!(
             r#"
+{extra}
 state_dir = "{state}"
 partial_line_timeout = "5s"
 
@@ -68,13 +82,13 @@ cert_file = "{cert}"
 key_file = "{key}"
 server_name = "{server_name}"
 "#,
-            state = self.state.display(),
+            state = state.display(),
             root = self.root.display(),
             ca = ca.display(),
             cert = self.pki.client_cert.display(),
             key = self.pki.client_key.display(),
         );
-        fs::write(&self.config, text).unwrap();
+        fs::write(path, text).unwrap();
     }
 }
 
@@ -560,4 +574,67 @@ fn finishes_files_rotated_while_the_relay_was_down() {
         .expect("relay exit status");
     assert!(status.success(), "{}", relay.log());
     rsyslog.stop();
+}
+
+/// Two replicas over one tree, `shard = "0/2"` and the StatefulSet-style
+/// `shard = "relay-1/2"`, each with its own checkpoints: every pod's lines
+/// arrive exactly once, and each replica ships some pods.
+#[test]
+fn two_shards_ship_every_line_exactly_once() {
+    let fx = Fixture::new();
+    let rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&fx.pki));
+    let mut ledger = Ledger::default();
+    const PODS: [&str; 8] = [
+        "web-0", "web-1", "web-2", "web-3", "web-4", "web-5", "web-6", "web-7",
+    ];
+    for pod in PODS {
+        let mut f = LogFile::new(
+            &fx.root,
+            "api_json.log",
+            pod,
+            "gitlab-rails",
+            "api_json",
+            16,
+            Kind::RailsJson,
+        );
+        f.write(&mut ledger, 30);
+    }
+    let dir = fx.config.parent().unwrap().to_owned();
+    let mut relays = Vec::new();
+    for (i, shard) in ["0/2", "relay-1/2"].iter().enumerate() {
+        let config = dir.join(format!("relay-{i}.toml"));
+        let state = dir.join(format!("state-{i}"));
+        fx.write_config_at(
+            &config,
+            &state,
+            &format!("shard = \"{shard}\""),
+            rsyslog.port(),
+            SERVER_NAME,
+            &fx.pki.ca,
+        );
+        relays.push(Relay::start(
+            support::reaplog_bin(),
+            &config,
+            &dir.join(format!("relay-{i}.stderr")),
+        ));
+    }
+    let got = wait_all(&rsyslog, &ledger, &relays[0]);
+    std::thread::sleep(Duration::from_millis(500)); // a second copy would arrive right behind
+    let got_after = rsyslog.messages();
+    assert_eq!(got.len(), got_after.len(), "extra messages arrived");
+    assert_exactly_once(&ledger, &got_after);
+    for (i, relay) in relays.iter().enumerate() {
+        let tailed = relay.log().matches("tailing").count();
+        assert!(
+            tailed > 0 && tailed < PODS.len(),
+            "relay {i} tailed {tailed} of {} pods",
+            PODS.len()
+        );
+    }
+    for mut relay in relays {
+        let status = relay
+            .stop(Duration::from_secs(20))
+            .expect("relay exit status");
+        assert!(status.success(), "{}", relay.log());
+    }
 }

@@ -138,6 +138,7 @@ fn check(path: &Path) -> Result<(), String> {
     let mut sources = SourceSet::new(
         config.sources.clone(),
         default_hostname(config.hostname.as_deref()),
+        config.shard,
     );
     let scan = sources.scan();
     for w in &scan.warnings {

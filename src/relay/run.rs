@@ -84,6 +84,7 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), StartError> {
     let sources = SourceSet::new(
         config.sources.clone(),
         default_hostname(config.hostname.as_deref()),
+        config.shard,
     );
     let _watcher = start_watcher(&sources, wake_tx.clone());
     let reader = Reader::new(

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::relay::classify::{self, FileRule, LineFormat};
-use crate::relay::config::{Preset, Source, StartAt};
+use crate::relay::config::{Preset, Shard, Source, StartAt};
 use crate::relay::discover::{self, DiscoverError};
 use crate::relay::fingerprint::FileKey;
 use crate::relay::rfc5424::{Facility, Severity};
@@ -37,15 +37,17 @@ type Resolved = (Arc<FileRule>, Arc<str>);
 /// Every configured source, with the per-path rule cache.
 pub struct SourceSet {
     sources: Vec<Source>,
+    shard: Option<Shard>,
     hostname: Arc<str>,
     /// `None` = the preset skips this path (not a log file).
     cache: HashMap<PathBuf, Option<Resolved>>,
 }
 
 impl SourceSet {
-    pub fn new(sources: Vec<Source>, hostname: String) -> SourceSet {
+    pub fn new(sources: Vec<Source>, hostname: String, shard: Option<Shard>) -> SourceSet {
         SourceSet {
             sources,
+            shard,
             hostname: Arc::from(hostname),
             cache: HashMap::new(),
         }
@@ -148,37 +150,46 @@ impl SourceSet {
         if let Some(cached) = self.cache.get(path) {
             return cached.clone();
         }
-        let resolved = resolve(&self.sources[source], path, &self.hostname);
+        let resolved = resolve(&self.sources[source], path, &self.hostname, self.shard);
         self.cache.insert(path.to_owned(), resolved.clone());
         resolved
     }
 }
 
-/// The rule and HOSTNAME for `path` of `source`, or None when the preset skips it.
+/// The rule and HOSTNAME for `path` of `source`, or None when the preset
+/// skips it or another shard owns it.
 pub fn resolve(
     source: &Source,
     path: &Path,
     default_host: &Arc<str>,
-) -> Option<(Arc<FileRule>, Arc<str>)> {
+    shard: Option<Shard>,
+) -> Option<Resolved> {
+    let owned = |key: &Path| shard.is_none_or(|s| s.owns(key.as_os_str().as_encoded_bytes()));
     match (source.preset, &source.root) {
         (Some(Preset::Gitlab), Some(root)) => {
             let rel = path.strip_prefix(root).ok()?;
             let (host, rel) = if source.per_pod_dirs {
                 let mut parts = rel.components();
-                let pod = parts.next()?.as_os_str().to_string_lossy().into_owned();
+                let pod = parts.next()?.as_os_str();
                 let rest = parts.as_path();
-                if rest.as_os_str().is_empty() {
-                    // A file directly under root is no pod's: skip it.
+                // A file directly under root is no pod's: skip it.
+                if rest.as_os_str().is_empty() || !owned(Path::new(pod)) {
                     return None;
                 }
-                (Arc::from(pod), rest)
+                (Arc::from(pod.to_string_lossy().into_owned()), rest)
             } else {
+                if !owned(rel) {
+                    return None;
+                }
                 (Arc::clone(default_host), rel)
             };
             let rule = classify::gitlab_rule(rel)?;
             Some((Arc::new(rule), host))
         }
         _ => {
+            if !owned(path) {
+                return None;
+            }
             let stem = path
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())

@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc as std_mpsc, Arc};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -23,7 +23,7 @@ use crate::relay::classify::FileRule;
 use crate::relay::config::StartAt;
 use crate::relay::fingerprint::FileKey;
 use crate::relay::rfc5424::{Encoder, HeaderFields};
-use crate::relay::sources::{Scan, SourceSet};
+use crate::relay::sources::{Found, Scan, SourceSet};
 use crate::relay::tail::{Flow, ReadOutcome, TailOptions, Tailer};
 use crate::relay::time::Timestamp;
 
@@ -40,6 +40,40 @@ pub struct ReaderStats {
     pub bytes_read: AtomicU64,
     pub lines_truncated: AtomicU64,
     pub files_watched: AtomicU64,
+    /// Messages handed to the output queue.
+    pub messages_shipped: AtomicU64,
+    /// Per-source counters, in configuration order.
+    sources: Mutex<Vec<Arc<SourceStats>>>,
+    /// (path, read offset) of every open file, refreshed about once a second.
+    offsets: Mutex<Vec<(Arc<Path>, u64)>>,
+}
+
+/// Lines and bytes read from one `[[source]]`.
+#[derive(Debug, Default)]
+pub struct SourceStats {
+    /// `root` or the glob patterns, for the metric's label.
+    pub label: String,
+    pub lines: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+impl ReaderStats {
+    pub fn sources(&self) -> Vec<Arc<SourceStats>> {
+        lock(&self.sources).clone()
+    }
+
+    pub fn offsets(&self) -> Vec<(Arc<Path>, u64)> {
+        lock(&self.offsets).clone()
+    }
+
+    fn set_sources(&self, sources: Vec<Arc<SourceStats>>) {
+        *lock(&self.sources) = sources;
+    }
+}
+
+/// A poisoned lock only means a panic elsewhere; the data (counters) is fine.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What the reader needs besides the files.
@@ -57,6 +91,7 @@ pub struct ReaderSettings {
 /// A file being read and what its lines are stamped with.
 struct Tracked {
     tailer: Tailer,
+    source: Arc<SourceStats>,
     rule: Arc<FileRule>,
     fields: HeaderFields,
     path: Arc<Path>,
@@ -73,6 +108,10 @@ pub struct Reader {
     resumed: HashSet<FileKey>,
     first_scan: bool,
     stats: Arc<ReaderStats>,
+    /// Per-source counters, indexed like the sources.
+    source_stats: Vec<Arc<SourceStats>>,
+    /// When `stats.offsets` was last refreshed.
+    offsets_published: Option<Instant>,
 }
 
 impl Reader {
@@ -90,8 +129,28 @@ impl Reader {
             files: HashMap::new(),
             resumed: HashSet::new(),
             first_scan: true,
+            source_stats: Vec::new(),
+            offsets_published: None,
             stats,
         }
+        .with_source_stats()
+    }
+
+    /// Registers one counter set per source with the shared stats.
+    fn with_source_stats(mut self) -> Reader {
+        self.source_stats = self
+            .sources
+            .labels()
+            .into_iter()
+            .map(|label| {
+                Arc::new(SourceStats {
+                    label,
+                    ..SourceStats::default()
+                })
+            })
+            .collect();
+        self.stats.set_sources(self.source_stats.clone());
+        self
     }
 
     /// Reads until `stop` is set (or, with `once`, until everything is read),
@@ -101,6 +160,7 @@ impl Reader {
         mut self,
         out: mpsc::Sender<Batch>,
         wake: std_mpsc::Receiver<()>,
+        reload: std_mpsc::Receiver<SourceSet>,
         stop: Arc<AtomicBool>,
     ) {
         let mut batch = self.new_batch();
@@ -109,6 +169,12 @@ impl Reader {
         loop {
             if stop.load(Ordering::Relaxed) {
                 break;
+            }
+            if let Ok(sources) = reload.try_recv() {
+                // SIGHUP: new sources; open files keep their positions.
+                self.sources = sources;
+                self = self.with_source_stats();
+                last_scan = None;
             }
             // A busy backlog loops without waiting, and inotify hints come
             // with every write: rescan when due, or on a hint at most 10 times
@@ -166,8 +232,7 @@ impl Reader {
     }
 
     fn ship(&self, batch: &mut Batch, out: &mpsc::Sender<Batch>) -> Result<(), Closed> {
-        let full = std::mem::replace(batch, self.new_batch());
-        out.blocking_send(full).map_err(|_| Closed)
+        ship(&self.stats, batch, out)
     }
 
     /// Reads every file once. Returns whether some file has more to read now.
@@ -196,13 +261,9 @@ impl Reader {
                         more = true;
                         break;
                     }
-                    Ok(ReadOutcome::Stopped) => {
-                        // The batch is full: ship it (this blocks while the
-                        // output is behind) and go on with the same file.
-                        let full =
-                            std::mem::replace(batch, Batch::with_capacity(batch.bytes.capacity()));
-                        out.blocking_send(full).map_err(|_| Closed)?;
-                    }
+                    // The batch is full: ship it (this blocks while the
+                    // output is behind) and go on with the same file.
+                    Ok(ReadOutcome::Stopped) => ship(&self.stats, batch, out)?,
                     Err(e) => {
                         tracing::warn!(path = %t.path.display(), error = %e, "cannot read file; will retry");
                         break;
@@ -219,10 +280,28 @@ impl Reader {
                 batch.finish(key, t.tailer.fingerprint(), t.tailer.offset(), &t.path);
             }
         }
+        self.publish_offsets(now);
+        Ok(more)
+    }
+
+    /// Refreshes the offsets snapshot for metrics, at most once a second.
+    fn publish_offsets(&mut self, now: Instant) {
+        if self
+            .offsets_published
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.offsets_published = Some(now);
+        let snapshot = self
+            .files
+            .values()
+            .map(|t| (Arc::clone(&t.path), t.tailer.read_pos()))
+            .collect();
+        *lock(&self.stats.offsets) = snapshot;
         self.stats
             .files_watched
             .store(self.files.len() as u64, Ordering::Relaxed);
-        Ok(more)
     }
 
     /// Discovers files: opens new ones, follows renames, detaches files whose
@@ -238,15 +317,21 @@ impl Reader {
                     t.tailer.set_path(found.path.clone());
                     t.path = Arc::from(found.path.as_path());
                 }
+                if !Arc::ptr_eq(&t.rule, &found.rule) {
+                    // A reload changed the sources: stamp lines the new way.
+                    let rule = &found.rule;
+                    t.fields =
+                        HeaderFields::new(&found.hostname, &rule.app_name, "-", &rule.msgid, &[]);
+                    t.rule = Arc::clone(rule);
+                    t.source = self
+                        .source_stats
+                        .get(found.source)
+                        .cloned()
+                        .unwrap_or_default();
+                }
                 continue;
             }
-            self.open(
-                found.key,
-                &found.path,
-                found.rule,
-                &found.hostname,
-                found.start_at,
-            );
+            self.open(&found);
         }
         for t in self.files.values_mut() {
             if !t.tailer.is_detached() && !seen.contains_key(&t.tailer.key()) {
@@ -301,7 +386,7 @@ impl Reader {
     /// Opens the rotated copy of `entry` at the checkpointed offset, detached
     /// (read to its end, then dropped).
     fn open_rotated(&mut self, entry: &Entry, path: &Path, key: FileKey) {
-        let Some((rule, hostname)) = self.sources.resolve_any(&entry.path) else {
+        let Some((source, (rule, hostname))) = self.sources.resolve_any(&entry.path) else {
             return;
         };
         match Tailer::open(path, entry.offset, self.tail_options()) {
@@ -313,6 +398,7 @@ impl Reader {
                     key,
                     Tracked {
                         tailer,
+                        source: self.stats_of(source),
                         rule,
                         fields,
                         path: Arc::from(path),
@@ -326,16 +412,15 @@ impl Reader {
         }
     }
 
-    fn open(
-        &mut self,
-        key: FileKey,
-        path: &Path,
-        rule: Arc<FileRule>,
-        hostname: &str,
-        start_at: StartAt,
-    ) {
+    fn open(&mut self, found: &Found) {
+        let (key, path, rule, hostname) = (
+            found.key,
+            found.path.as_path(),
+            Arc::clone(&found.rule),
+            &found.hostname,
+        );
         let opts = self.tail_options();
-        let offset = match self.start_offset(key, path, start_at) {
+        let offset = match self.start_offset(key, path, found.start_at) {
             Ok(o) => o,
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot open file; will retry at the next scan");
@@ -350,6 +435,7 @@ impl Reader {
                     key,
                     Tracked {
                         tailer,
+                        source: self.stats_of(found.source),
                         rule,
                         fields,
                         path: Arc::from(path),
@@ -362,6 +448,10 @@ impl Reader {
                 tracing::warn!(path = %path.display(), error = %e, "cannot open file; will retry at the next scan")
             }
         }
+    }
+
+    fn stats_of(&self, source: usize) -> Arc<SourceStats> {
+        self.source_stats.get(source).cloned().unwrap_or_default()
     }
 
     fn tail_options(&self) -> TailOptions {
@@ -421,6 +511,18 @@ fn rotated_copy_of(entry: &Entry, path: &Path, live: bool) -> Option<(PathBuf, F
         .then(|| (path.to_owned(), key))
 }
 
+/// Hands the batch to the output, leaving an empty one of the same capacity;
+/// blocks while the output's queue is full.
+fn ship(stats: &ReaderStats, batch: &mut Batch, out: &mpsc::Sender<Batch>) -> Result<(), Closed> {
+    let full = std::mem::replace(batch, Batch::with_capacity(batch.bytes.capacity()));
+    let messages = full.messages;
+    out.blocking_send(full).map_err(|_| Closed)?;
+    stats
+        .messages_shipped
+        .fetch_add(messages, Ordering::Relaxed);
+    Ok(())
+}
+
 /// The output has gone away: the relay is stopping.
 struct Closed;
 
@@ -476,6 +578,8 @@ fn read_file(
     }
     stats.lines_read.fetch_add(lines, Ordering::Relaxed);
     stats.bytes_read.fetch_add(bytes, Ordering::Relaxed);
+    t.source.lines.fetch_add(lines, Ordering::Relaxed);
+    t.source.bytes.fetch_add(bytes, Ordering::Relaxed);
     stats
         .lines_truncated
         .fetch_add(truncated, Ordering::Relaxed);

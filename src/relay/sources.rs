@@ -17,6 +17,8 @@ use crate::relay::rfc5424::{Facility, Severity};
 
 /// A file a scan found, and how to stamp its lines.
 pub struct Found {
+    /// Index of the source in the configuration.
+    pub source: usize,
     pub path: PathBuf,
     pub key: FileKey,
     pub rule: Arc<FileRule>,
@@ -95,6 +97,7 @@ impl SourceSet {
                 let start_at = self.sources[i].start_at;
                 if let Some((rule, hostname)) = self.rule_for(i, &path) {
                     scan.files.push(Found {
+                        source: i,
                         path,
                         key,
                         rule,
@@ -134,8 +137,20 @@ impl SourceSet {
         out
     }
 
-    /// The rule of `path` under whichever source covers it (by root or glob).
-    pub fn resolve_any(&mut self, path: &Path) -> Option<Resolved> {
+    /// A label per source for metrics: its root, or its patterns.
+    pub fn labels(&self) -> Vec<String> {
+        self.sources
+            .iter()
+            .map(|s| match &s.root {
+                Some(root) => root.display().to_string(),
+                None => s.paths.join(","),
+            })
+            .collect()
+    }
+
+    /// The source index and rule of `path` under whichever source covers it
+    /// (by root or glob).
+    pub fn resolve_any(&mut self, path: &Path) -> Option<(usize, Resolved)> {
         let index = self.sources.iter().position(|s| match &s.root {
             Some(root) => path.starts_with(root),
             None => s
@@ -143,7 +158,7 @@ impl SourceSet {
                 .iter()
                 .any(|p| glob::Pattern::new(p).is_ok_and(|g| g.matches_path(path))),
         })?;
-        self.rule_for(index, path)
+        Some((index, self.rule_for(index, path)?))
     }
 
     fn rule_for(&mut self, source: usize, path: &Path) -> Option<Resolved> {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Offline checks of reaplog's Kubernetes manifests (run by tests/k8s_manifests.rs).
 
-usage: check_manifests.py K8S_DIR --reaplog BIN --ca F --cert F --key F [--k8s-version V]
+usage: check_manifests.py K8S_DIR --reaplog BIN --ca F --cert F --key F [--k8s-version V] [--only OVERLAY]
 
 1. Every kustomization's resources and patches exist, and every YAML file
    under K8S_DIR is used by some kustomization.
@@ -548,10 +548,12 @@ def main():
     p.add_argument("--cert", required=True)
     p.add_argument("--key", required=True)
     p.add_argument("--k8s-version", default="1.30.0")
+    p.add_argument("--only", help="check only this overlay (its name under overlays/)")
     args = p.parse_args()
     root = os.path.normpath(args.k8s_dir)
     check_layout(root)
-    overlays = sorted(os.path.join(root, "overlays", d) for d in os.listdir(os.path.join(root, "overlays")))
+    overlays = sorted(os.path.join(root, "overlays", d) for d in os.listdir(os.path.join(root, "overlays"))
+                      if args.only in (None, d))
     for overlay in overlays:
         tool, docs = render_with_tool(overlay)
         builtin = render_builtin(overlay)

@@ -131,15 +131,17 @@ fn setup_or_skip(test: &str) -> Option<&'static Setup> {
 /// The static release binary: `REAPLOG_STATIC_BIN`, else the musl release
 /// build next to the target directory cargo built this test in.
 fn static_binary() -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os("REAPLOG_STATIC_BIN") {
-        return Ok(PathBuf::from(p));
-    }
-    let debug_bin = Path::new(support::reaplog_bin());
-    let target = debug_bin
-        .parent()
-        .and_then(Path::parent)
-        .ok_or("cannot locate the target directory")?;
-    let bin = target.join("x86_64-unknown-linux-musl/release/reaplog");
+    let bin = match std::env::var_os("REAPLOG_STATIC_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let debug_bin = Path::new(support::reaplog_bin());
+            let target = debug_bin
+                .parent()
+                .and_then(Path::parent)
+                .ok_or("cannot locate the target directory")?;
+            target.join("x86_64-unknown-linux-musl/release/reaplog")
+        }
+    };
     if bin.is_file() {
         Ok(bin)
     } else {

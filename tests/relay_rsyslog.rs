@@ -563,7 +563,7 @@ fn finishes_files_rotated_while_the_relay_was_down() {
     assert!(
         relay
             .log()
-            .matches("finishing a file rotated while the relay was down")
+            .matches("finishing a rotated copy of a file")
             .count()
             == 3,
         "expected three recovered files:\n{}",
@@ -637,4 +637,73 @@ fn two_shards_ship_every_line_exactly_once() {
             .expect("relay exit status");
         assert!(status.success(), "{}", relay.log());
     }
+}
+
+/// copytruncate while the relay runs, right after lines were written: the
+/// lines the relay had not read yet before the truncation are shipped from
+/// logrotate's copy, found by its fingerprint; nothing is sent twice.
+#[test]
+fn copytruncate_right_after_a_write_loses_nothing() {
+    let fx = Fixture::new();
+    let mut rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&fx.pki));
+    fx.write_config(rsyslog.port(), SERVER_NAME, &fx.pki.ca);
+    // Polling only, and slowly: each write + copytruncate below happens
+    // between two polls, so the relay must take the lines from the copy.
+    let text = fs::read_to_string(&fx.config).unwrap();
+    let text = text.replace("watch = \"auto\"", "watch = \"poll\"");
+    fs::write(
+        &fx.config,
+        text.replace("poll_interval = \"100ms\"", "poll_interval = \"700ms\""),
+    )
+    .unwrap();
+    let mut ledger = Ledger::default();
+    let root = fx.root.clone();
+    let mut prod = LogFile::new(
+        &root,
+        "production_json.log",
+        "web-0",
+        "gitlab-rails",
+        "production_json",
+        16,
+        Kind::Lograge,
+    );
+    prod.write(&mut ledger, 10);
+    let mut relay = Relay::start(support::reaplog_bin(), &fx.config, &fx.stderr);
+    wait_all(&rsyslog, &ledger, &relay);
+    // One rotation per round, as logrotate does (rotations faster than the
+    // relay polls would leave intermediate copies nobody reads).
+    for round in 1..=4 {
+        prod.write(&mut ledger, 50 + round);
+        let copy = root.join(format!("web-0/production_json.log.{round}"));
+        fs::copy(&prod.path, copy).unwrap();
+        fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&prod.path)
+            .unwrap();
+        prod.write(&mut ledger, round);
+        wait_all(&rsyslog, &ledger, &relay);
+    }
+    let got = wait_all(&rsyslog, &ledger, &relay);
+    std::thread::sleep(Duration::from_millis(500)); // a duplicate would arrive right behind
+    assert_eq!(
+        got.len(),
+        rsyslog.messages().len(),
+        "extra messages arrived"
+    );
+    assert_exactly_once(&ledger, &rsyslog.messages());
+    let copies = relay
+        .log()
+        .matches("finishing a rotated copy of a file")
+        .count();
+    eprintln!("copytruncate: {copies} of 4 rotations needed the copy");
+    assert!(
+        copies >= 4,
+        "the race this test is about did not happen ({copies} of 8)"
+    );
+    let status = relay
+        .stop(Duration::from_secs(20))
+        .expect("relay exit status");
+    assert!(status.success(), "{}", relay.log());
+    rsyslog.stop();
 }

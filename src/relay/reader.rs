@@ -244,6 +244,7 @@ impl Reader {
     ) -> Result<bool, Closed> {
         let mut more = false;
         let mut finished = Vec::new();
+        let mut truncated = Vec::new();
         let now = Instant::now();
         let keys: Vec<FileKey> = self.files.keys().copied().collect();
         for key in keys {
@@ -270,9 +271,20 @@ impl Reader {
                     }
                 }
             }
+            if let Some((fingerprint, offset)) = t.tailer.take_truncation() {
+                truncated.push(Entry {
+                    key,
+                    fingerprint,
+                    offset,
+                    path: t.path.to_path_buf(),
+                });
+            }
             if !self.settings.once && t.tailer.is_finished(now) {
                 finished.push(key);
             }
+        }
+        for old in truncated {
+            self.finish_copy(&old);
         }
         for key in finished {
             if let Some(t) = self.files.remove(&key) {
@@ -383,15 +395,37 @@ impl Reader {
         }
     }
 
+    /// A file was truncated: if logrotate's copytruncate left a copy beside it
+    /// (same first bytes, a name that extends the file's), the lines written
+    /// between our last read and the truncation are in the copy: finish it
+    /// from where the old content was read to.
+    fn finish_copy(&mut self, old: &Entry) {
+        let Some(dir) = old.path.parent() else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let found = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| *p != old.path && !self.files.values().any(|t| *t.path == **p))
+            .find_map(|p| rotated_copy_of(old, &p, true));
+        if let Some((path, key)) = found {
+            self.open_rotated(old, &path, key);
+        }
+    }
+
     /// Opens the rotated copy of `entry` at the checkpointed offset, detached
     /// (read to its end, then dropped).
     fn open_rotated(&mut self, entry: &Entry, path: &Path, key: FileKey) {
+        if self.files.contains_key(&key) {
+            return;
+        }
         let Some((source, (rule, hostname))) = self.sources.resolve_any(&entry.path) else {
             return;
         };
         match Tailer::open(path, entry.offset, self.tail_options()) {
             Ok(mut tailer) if tailer.key() == key => {
-                tracing::info!(path = %path.display(), was = %entry.path.display(), offset = entry.offset, "finishing a file rotated while the relay was down");
+                tracing::info!(path = %path.display(), was = %entry.path.display(), offset = entry.offset, "finishing a rotated copy of a file");
                 tailer.detach();
                 let fields = HeaderFields::new(&hostname, &rule.app_name, "-", &rule.msgid, &[]);
                 self.files.insert(

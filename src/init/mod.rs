@@ -122,8 +122,12 @@ fn wait_and_forward(blocked: &Blocked, forwarder: &Forwarder, tally: &Tally) {
         Ok(Some(sig)) if sig.signo == libc::SIGCHLD => {}
         Ok(Some(sig)) => forwarder.handle(sig),
         Ok(None) => {}
-        // EINVAL/EFAULT would be a bug in our arguments; log and go on.
-        Err(e) => log::error!("waiting for signals failed: {e}"),
+        // EINVAL/EFAULT would be a bug in our arguments: log and go on,
+        // pausing so that a persistent error cannot spin PID 1 at 100% CPU.
+        Err(e) => {
+            log::error!("waiting for signals failed: {e}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 }
 

@@ -54,6 +54,13 @@ pub fn main(args: Vec<OsString>) -> i32 {
     let config = match cli::parse(args, |k| std::env::var_os(k)) {
         Ok(Parsed::Run(config)) => config,
         Ok(Parsed::Help) => return print_stdout(cli::USAGE),
+        Ok(Parsed::License) => {
+            return print_stdout(concat!(
+                "reaplog is licensed under ",
+                env!("CARGO_PKG_LICENSE"),
+                "\n"
+            ))
+        }
         Ok(Parsed::Version) => {
             return print_stdout(concat!("reaplog init ", env!("CARGO_PKG_VERSION"), "\n"))
         }

@@ -81,17 +81,17 @@ measure_rss() {
     wait "$init" 2>/dev/null || true
 }
 
-# Median wall time (microseconds) of `PREFIX true`, over RUNS runs.
-measure_true() {
-    local prefix=$1 t0 t1 i
-    for ((i = 0; i < RUNS; i++)); do
-        t0=$EPOCHREALTIME
-        # shellcheck disable=SC2086
-        $prefix true 2>/dev/null
-        t1=$EPOCHREALTIME
-        echo $(( (${t1/./} - ${t0/./}) ))
-    done | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+# Wall time (microseconds) of one `PREFIX true`.
+time_true() {
+    local prefix=$1 t0 t1
+    t0=$EPOCHREALTIME
+    # shellcheck disable=SC2086
+    $prefix true 2>/dev/null
+    t1=$EPOCHREALTIME
+    echo $(( (${t1/./} - ${t0/./}) ))
 }
+
+median() { sort -n "$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # The main child forks one process that forks STORM children which exit at
 # once, and exits without waiting: STORM zombies land on PID 1 together.
@@ -112,26 +112,32 @@ while sum(1 for e in os.listdir("/proc") if e.isdigit()) > 2:
 print(int((time.monotonic() - t0) * 1000))
 '
 
-# Median over STORM_RUNS storms (one storm is noisy on a shared machine).
-measure_storm() {
-    local prefix=$1 i
-    for ((i = 0; i < STORM_RUNS; i++)); do
-        # shellcheck disable=SC2086
-        timeout 120 unshare --pid --fork --mount-proc --kill-child $prefix "$PY" -c "$STORM_PY" "$STORM" 2>/dev/null || echo 999999
-    done | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+# Milliseconds to clear one storm as PID 1.
+time_storm() {
+    local prefix=$1
+    # shellcheck disable=SC2086
+    timeout 120 unshare --pid --fork --mount-proc --kill-child $prefix "$PY" -c "$STORM_PY" "$STORM" 2>/dev/null || echo 999999
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a ~ /^[0-9.]+$/) printf "%.2f", a / b; else printf "-" }'; }
 
 echo "# init side by side: $(date -u +%FT%TZ), $(nproc) CPUs, kernel $(uname -r)"
-echo "# RSS while running sleep; 'true': median of $RUNS runs; storm: $STORM zombies as PID 1"
+echo "# RSS while running sleep; 'true': median of $RUNS runs; storm: median of $STORM_RUNS x $STORM zombies as PID 1"
+# Timings go round-robin over the inits, so that load from other jobs on a
+# shared machine spreads over all rows instead of hitting one.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for ((i = 0; i < RUNS; i++)); do
+    for idx in "${!rows[@]}"; do time_true "${rows[$idx]#*|}" >>"$tmp/true.$idx"; done
+done
+for ((i = 0; i < STORM_RUNS; i++)); do
+    for idx in "${!rows[@]}"; do time_storm "${rows[$idx]#*|}" >>"$tmp/storm.$idx"; done
+done
 results=()
-for row in "${rows[@]}"; do
-    name=${row%%|*} prefix=${row#*|}
+for idx in "${!rows[@]}"; do
+    name=${rows[$idx]%%|*} prefix=${rows[$idx]#*|}
     read -r rss anon file <<<"$(measure_rss "$prefix")"
-    t=$(measure_true "$prefix")
-    s=$(measure_storm "$prefix")
-    results+=("$name $rss $anon $file $t $s")
+    results+=("$name $rss $anon $file $(median "$tmp/true.$idx") $(median "$tmp/storm.$idx")")
 done
 base=$(printf '%s\n' "${results[@]}" | awk '$1 == "tini-static"')
 read -r _ brss _ _ bt bs <<<"${base:-x 0 0 0 0 0}"

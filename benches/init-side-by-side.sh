@@ -13,12 +13,20 @@
 #   With no argument it builds `cargo build --release` and uses
 #   $CARGO_TARGET_DIR/release/reaplog (default target/). Several binaries
 #   (e.g. the glibc and the static musl build) may be given; each is a row.
-# Environment: RUNS (default 200) runs of `true`; STORM (default 10000).
+# The static builds measured for the report:
+#   CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release \
+#       --target x86_64-unknown-linux-musl                        # static-pie
+#   RUSTFLAGS="-C relocation-model=static -C target-feature=+crt-static" \
+#   CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release \
+#       --target x86_64-unknown-linux-musl                        # static, no PIE
+# Environment: RUNS (default 200) runs of `true`; STORM (default 10000)
+# zombies per storm, STORM_RUNS (default 3) storms per init (median).
 # Missing peers are skipped. Runs in about two minutes.
 set -euo pipefail
 
 RUNS=${RUNS:-200}
 STORM=${STORM:-10000}
+STORM_RUNS=${STORM_RUNS:-3}
 PY=/usr/bin/python3
 cd "$(dirname "$0")/.."
 
@@ -32,8 +40,11 @@ fi
 # not PID 1, so that every row does the same work.
 rows=()
 for bin in "${reaplogs[@]}"; do
-    label=reaplog
-    if file -L "$bin" 2>/dev/null | grep -q 'statically linked\|static-pie'; then label=reaplog-static; fi
+    case "$(file -L "$bin" 2>/dev/null)" in
+        *static-pie*) label=reaplog-static-pie ;;
+        *"statically linked"*) label=reaplog-static ;;
+        *) label=reaplog-dynamic ;;
+    esac
     rows+=("$label|$bin init --")
 done
 command -v tini-static >/dev/null && rows+=("tini-static|tini-static -s --")
@@ -70,17 +81,17 @@ measure_rss() {
     wait "$init" 2>/dev/null || true
 }
 
-# Median wall time (microseconds) of `PREFIX true`, over RUNS runs.
-measure_true() {
-    local prefix=$1 t0 t1 i
-    for ((i = 0; i < RUNS; i++)); do
-        t0=$EPOCHREALTIME
-        # shellcheck disable=SC2086
-        $prefix true 2>/dev/null
-        t1=$EPOCHREALTIME
-        echo $(( (${t1/./} - ${t0/./}) ))
-    done | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+# Wall time (microseconds) of one `PREFIX true`.
+time_true() {
+    local prefix=$1 t0 t1
+    t0=$EPOCHREALTIME
+    # shellcheck disable=SC2086
+    $prefix true 2>/dev/null
+    t1=$EPOCHREALTIME
+    echo $(( (${t1/./} - ${t0/./}) ))
 }
+
+median() { sort -n "$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # The main child forks one process that forks STORM children which exit at
 # once, and exits without waiting: STORM zombies land on PID 1 together.
@@ -101,29 +112,38 @@ while sum(1 for e in os.listdir("/proc") if e.isdigit()) > 2:
 print(int((time.monotonic() - t0) * 1000))
 '
 
-measure_storm() {
+# Milliseconds to clear one storm as PID 1.
+time_storm() {
     local prefix=$1
     # shellcheck disable=SC2086
-    timeout 120 unshare --pid --fork --mount-proc --kill-child $prefix "$PY" -c "$STORM_PY" "$STORM" 2>/dev/null || echo "-"
+    timeout 120 unshare --pid --fork --mount-proc --kill-child $prefix "$PY" -c "$STORM_PY" "$STORM" 2>/dev/null || echo 999999
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a ~ /^[0-9.]+$/) printf "%.2f", a / b; else printf "-" }'; }
 
 echo "# init side by side: $(date -u +%FT%TZ), $(nproc) CPUs, kernel $(uname -r)"
-echo "# RSS while running sleep; 'true': median of $RUNS runs; storm: $STORM zombies as PID 1"
+echo "# RSS while running sleep; 'true': median of $RUNS runs; storm: median of $STORM_RUNS x $STORM zombies as PID 1"
+# Timings go round-robin over the inits, so that load from other jobs on a
+# shared machine spreads over all rows instead of hitting one.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for ((i = 0; i < RUNS; i++)); do
+    for idx in "${!rows[@]}"; do time_true "${rows[$idx]#*|}" >>"$tmp/true.$idx"; done
+done
+for ((i = 0; i < STORM_RUNS; i++)); do
+    for idx in "${!rows[@]}"; do time_storm "${rows[$idx]#*|}" >>"$tmp/storm.$idx"; done
+done
 results=()
-for row in "${rows[@]}"; do
-    name=${row%%|*} prefix=${row#*|}
+for idx in "${!rows[@]}"; do
+    name=${rows[$idx]%%|*} prefix=${rows[$idx]#*|}
     read -r rss anon file <<<"$(measure_rss "$prefix")"
-    t=$(measure_true "$prefix")
-    s=$(measure_storm "$prefix")
-    results+=("$name $rss $anon $file $t $s")
+    results+=("$name $rss $anon $file $(median "$tmp/true.$idx") $(median "$tmp/storm.$idx")")
 done
 base=$(printf '%s\n' "${results[@]}" | awk '$1 == "tini-static"')
 read -r _ brss _ _ bt bs <<<"${base:-x 0 0 0 0 0}"
-printf '%-15s %8s %8s %8s %10s %10s %9s %9s %9s\n' init VmRSS_kB Anon_kB File_kB true_us storm_ms rss/tini true/tini storm/tini
+printf '%-19s %8s %8s %8s %10s %10s %9s %9s %9s\n' init VmRSS_kB Anon_kB File_kB true_us storm_ms rss/tini true/tini storm/tini
 for r in "${results[@]}"; do
     read -r name rss anon file t s <<<"$r"
-    printf '%-15s %8s %8s %8s %10s %10s %9s %9s %9s\n' "$name" "$rss" "$anon" "$file" "$t" "$s" \
+    printf '%-19s %8s %8s %8s %10s %10s %9s %9s %9s\n' "$name" "$rss" "$anon" "$file" "$t" "$s" \
         "$(ratio "$rss" "$brss")" "$(ratio "$t" "$bt")" "$(ratio "$s" "$bs")"
 done

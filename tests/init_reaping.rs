@@ -43,18 +43,10 @@ fn reaps_200_double_forked_orphans_while_main_child_runs() {
             children_of(init)
         );
         assert!(alive(main), "{mode:?}: main child must still run");
-        let warned = poll(DEADLINE, || {
-            let n = run
-                .seen_err
-                .iter()
-                .filter(|l| l.contains("reaped zombie"))
-                .count();
-            (n == 200).then_some(()).or_else(|| {
-                run.expect_err("reaped zombie");
-                None
-            })
-        });
-        assert!(warned.is_some(), "{mode:?}");
+        // One warning per orphan: each must arrive within the deadline.
+        for _ in 0..200 {
+            run.expect_err("reaped zombie");
+        }
     }
 }
 
@@ -86,8 +78,10 @@ fn clears_a_storm_of_10000_orphans() {
         let mut run = Running::init(mode, &[], &strs(&python(scripts::STORM, &["10000"])));
         let init = run.init_pid();
         let main = main_child(init);
-        run.expect_out("stormed 10000");
-        let limit = Duration::from_secs(30);
+        // Forking 10,000 processes takes seconds, many more when other
+        // jobs share the CPUs: generous deadlines, still bounded.
+        let limit = Duration::from_secs(60);
+        run.expect_out_within("stormed 10000", limit);
         assert!(
             only_main_child_left(init, main, limit),
             "{mode:?}: {} children left",
@@ -108,8 +102,9 @@ fn clears_a_storm_of_10000_orphans() {
 fn kill_group_on_exit_terms_leftovers_then_kills_after_grace() {
     for mode in MODES {
         let opts = ["--kill-group-on-exit", "--grace", "300ms"];
+        // Init may be gone before this thread looks (it only waits 300ms):
+        // everything is checked through output and, as a subreaper, pids.
         let mut run = Running::init(mode, &opts, &strs(&python(scripts::LEFTOVERS, &[])));
-        let init = run.init_pid();
         let line = run.expect_out("leftovers ");
         let pids: Vec<i32> = line
             .split_whitespace()
@@ -119,8 +114,11 @@ fn kill_group_on_exit_terms_leftovers_then_kills_after_grace() {
         run.expect_out("polite got TERM");
         assert_eq!(run.exit_code(DEADLINE), 0, "{mode:?} {:?}", run.seen_err);
         run.expect_err("after 300ms grace: SIGKILL");
-        // In PID-1 mode pids are namespace pids; check through init's tree.
-        assert!(children_of(init).is_empty(), "{mode:?}: {pids:?} left");
+        // As PID 1 the printed pids are namespace pids (and the namespace
+        // died with init); as a subreaper they are ours to check.
+        if mode == Mode::Subreaper {
+            assert!(!pids.iter().any(|&p| alive(p)), "{pids:?} left");
+        }
     }
 }
 

@@ -46,6 +46,8 @@ pub enum Parsed {
     Help,
     /// Print the version.
     Version,
+    /// Print the license (tini's `-l`).
+    License,
 }
 
 /// Default `--grace`.
@@ -69,6 +71,7 @@ with CMD's exit code (128+N if a signal N killed it).
       --grace DURATION      wait between that SIGTERM and SIGKILL (default 10s)
       --report-orphans DURATION
                             log reaped orphans by command name every DURATION
+  -l                        print the license
   -h, --help                this text
       --version             print the version
 
@@ -178,8 +181,10 @@ fn parse_long(long: &str, rest: &mut Rest, c: &mut Config) -> Result<Option<Pars
 /// A cluster of short options (`-vvg`, `-e3`, `-p SIGKILL`).
 fn parse_short(cluster: &str, rest: &mut Rest, c: &mut Config) -> Result<Option<Parsed>, String> {
     for (i, flag) in cluster.char_indices() {
-        if flag == 'h' {
-            return Ok(Some(Parsed::Help));
+        match flag {
+            'h' => return Ok(Some(Parsed::Help)),
+            'l' => return Ok(Some(Parsed::License)),
+            _ => {}
         }
         if takes_value(flag) {
             let attached = &cluster[i + flag.len_utf8()..];
@@ -337,6 +342,7 @@ mod tests {
     fn help_version_and_errors() {
         assert_eq!(parse(os(&["-h"]), |_| None), Ok(Parsed::Help));
         assert_eq!(parse(os(&["--version"]), |_| None), Ok(Parsed::Version));
+        assert_eq!(parse(os(&["-l"]), |_| None), Ok(Parsed::License));
         for bad in [
             &[][..],
             &["--"],

@@ -54,6 +54,13 @@ pub fn main(args: Vec<OsString>) -> i32 {
     let config = match cli::parse(args, |k| std::env::var_os(k)) {
         Ok(Parsed::Run(config)) => config,
         Ok(Parsed::Help) => return print_stdout(cli::USAGE),
+        Ok(Parsed::License) => {
+            return print_stdout(concat!(
+                "reaplog is licensed under ",
+                env!("CARGO_PKG_LICENSE"),
+                "\n"
+            ))
+        }
         Ok(Parsed::Version) => {
             return print_stdout(concat!("reaplog init ", env!("CARGO_PKG_VERSION"), "\n"))
         }
@@ -122,8 +129,12 @@ fn wait_and_forward(blocked: &Blocked, forwarder: &Forwarder, tally: &Tally) {
         Ok(Some(sig)) if sig.signo == libc::SIGCHLD => {}
         Ok(Some(sig)) => forwarder.handle(sig),
         Ok(None) => {}
-        // EINVAL/EFAULT would be a bug in our arguments; log and go on.
-        Err(e) => log::error!("waiting for signals failed: {e}"),
+        // EINVAL/EFAULT would be a bug in our arguments: log and go on,
+        // pausing so that a persistent error cannot spin PID 1 at 100% CPU.
+        Err(e) => {
+            log::error!("waiting for signals failed: {e}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 }
 

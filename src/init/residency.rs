@@ -30,17 +30,23 @@ struct Segments {
 /// Drops the resident pages of init's own read-only segments. Failure only
 /// costs memory, so it is logged at debug level.
 pub fn shed_startup_pages() {
+    // Dropped only after the iteration: reading the program headers during
+    // it would fault the first segment right back in.
+    let segments = read_only_segments();
+    let found = &segments.ranges[..segments.count];
+    found
+        .iter()
+        .for_each(|&(start, len)| drop_range(start, len));
+}
+
+/// The main program's read-only PT_LOAD segments.
+fn read_only_segments() -> Segments {
     let mut segments = Segments::default();
     let data = (&mut segments as *mut Segments).cast::<c_void>();
     // SAFETY: the callback only reads the program headers it is handed and
     // writes into `segments`, which outlives the call.
     unsafe { libc::dl_iterate_phdr(Some(collect_main_program), data) };
-    // Dropped only now: reading the program headers during the iteration
-    // would fault the first segment right back in.
-    let found = &segments.ranges[..segments.count];
-    found
-        .iter()
-        .for_each(|&(start, len)| drop_range(start, len));
+    segments
 }
 
 /// Called for the main program first; returns 1 to stop after it (shared
@@ -91,5 +97,26 @@ fn drop_range(start: usize, len: usize) {
     if rc != 0 {
         let err = std::io::Error::last_os_error();
         log::debug!("madvise({first:#x}, {}) failed: {err}", end - first);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_text_segment_of_this_program() {
+        let segments = read_only_segments();
+        let here = finds_the_text_segment_of_this_program as *const () as usize;
+        let ranges = &segments.ranges[..segments.count];
+        assert!(ranges.iter().any(|&(s, l)| (s..s + l).contains(&here)));
+    }
+
+    #[test]
+    fn code_keeps_running_after_its_pages_are_dropped() {
+        shed_startup_pages();
+        let sum: u64 = (1..=100u64).sum();
+        assert_eq!(sum, 5050);
+        shed_startup_pages();
     }
 }

@@ -15,8 +15,9 @@ pub mod scripts;
 pub const REAPLOG: &str = env!("CARGO_BIN_EXE_reaplog");
 /// The system python (the one with the `gpg` module).
 pub const PYTHON: &str = "/usr/bin/python3";
-/// Default patience for anything a test waits for.
-pub const DEADLINE: Duration = Duration::from_secs(10);
+/// Default patience for anything a test waits for (only a failing test
+/// waits this long; generous because the CPUs may be shared).
+pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// How init is started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,7 +101,13 @@ impl Running {
 
     /// Waits for a stdout line containing `needle`; returns it.
     pub fn expect_out(&mut self, needle: &str) -> String {
-        expect(&self.out, &mut self.seen_out, needle, DEADLINE, "stdout")
+        self.expect_out_within(needle, DEADLINE)
+    }
+
+    /// Like `expect_out` with a longer deadline, for heavy workloads on a
+    /// loaded machine.
+    pub fn expect_out_within(&mut self, needle: &str, limit: Duration) -> String {
+        expect(&self.out, &mut self.seen_out, needle, limit, "stdout")
     }
 
     /// Waits until every needle has been seen in some stdout line, in any

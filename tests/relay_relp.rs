@@ -149,9 +149,11 @@ fn rsyslog_tally(rsyslog: &Rsyslog, n: usize) -> Tally {
 
 /// Waits until every id below `n` arrived at rsyslog; panics with the logs if not.
 fn wait_all_ids(rsyslog: &Rsyslog, relay: &Relay, n: usize) -> Tally {
-    let ok = wait_until(WAIT, || {
-        rsyslog.count() >= n && rsyslog_tally(rsyslog, n).lost.is_empty()
-    });
+    let ok = wait_count(rsyslog, n)
+        && wait_until(WAIT, || {
+            thread::sleep(Duration::from_millis(200));
+            rsyslog.count() >= n && rsyslog_tally(rsyslog, n).lost.is_empty()
+        });
     let t = rsyslog_tally(rsyslog, n);
     assert!(
         ok,
@@ -208,33 +210,71 @@ fn relp_over_tls_delivers_100k_lines_exactly_once() {
     ships_100k_lines_over_relp(true);
 }
 
-/// Restarts the receiver `restarts` times while 60,000 lines are shipped;
-/// returns the tally once every line arrived.
-fn survives_receiver_restarts(input: Input, output: impl Fn(&Fixture, u16) -> String) -> Tally {
-    const N: usize = 60_000;
+/// Lines appended per write while a test streams.
+const CHUNK: usize = 1_000;
+
+/// Polls the receiver's record count every 100 ms (reading a large output
+/// file every 10 ms would steal the CPU the relay and rsyslog need).
+fn wait_count(rsyslog: &Rsyslog, at_least: usize) -> bool {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if rsyslog.count() >= at_least {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// Streams `n` lines (1,000 every 20 ms: 50,000 lines/s, faster than RELP
+/// ships, a steady flow for TLS)
+/// and restarts the receiver three times mid-stream; returns the tally
+/// once every line arrived.
+fn survives_receiver_restarts(
+    input: Input,
+    output: impl Fn(&Fixture, u16) -> String,
+    n: usize,
+) -> Tally {
     let restarts = 3;
     let fx = Fixture::new();
     let mut rsyslog = Rsyslog::start(Options::new(input).pki(&fx.pki));
     fx.write_config(&output(&fx, rsyslog.port()));
-    fx.write_lines(0, N);
     let mut relay = fx.start_relay();
-    for k in 1..=restarts {
-        // Mid-stream: some lines arrived, most are still to come.
-        let at = k * N / (restarts + 2);
-        assert!(
-            wait_until(WAIT, || rsyslog.count() >= at),
-            "stuck before restart {k}: {} arrived\n{}",
-            rsyslog.count(),
-            relay.log()
-        );
-        rsyslog.restart();
+    thread::scope(|scope| {
+        let fx = &fx;
+        scope.spawn(move || {
+            for from in (0..n).step_by(CHUNK) {
+                fx.write_lines(from, CHUNK.min(n - from));
+                thread::sleep(Duration::from_millis(20));
+            }
+        });
+        for k in 1..=restarts {
+            // Mid-stream: some lines arrived, most are still to come.
+            let at = k * n / (restarts + 2);
+            assert!(
+                wait_count(&rsyslog, at),
+                "stuck before restart {k}: {} arrived\n{}",
+                rsyslog.count(),
+                relay.log()
+            );
+            let before = (rsyslog.pid(), rsyslog.count());
+            rsyslog.restart();
+            if std::env::var_os("REAPLOG_TEST_SHOW_LOG").is_some() {
+                eprintln!("restart {k} at {before:?} -> pid {:?}", rsyslog.pid());
+            }
+        }
+    });
+    let t = wait_all_ids(&rsyslog, &relay, n);
+    if std::env::var_os("REAPLOG_TEST_SHOW_LOG").is_some() {
+        eprintln!("{}", relay.log());
     }
-    let t = wait_all_ids(&rsyslog, &relay, N);
     let status = relay.stop(Duration::from_secs(20)).expect("relay status");
     assert!(status.success(), "{}", relay.log());
     eprintln!(
-        "{restarts} receiver restarts: {N} lines, 0 lost, {} duplicates ({} records)",
-        t.duplicates, t.total
+        "{restarts} receiver restarts: {n} lines, {} lost, {} duplicates ({} records)",
+        t.lost.len(),
+        t.duplicates,
+        t.total
     );
     t
 }
@@ -242,7 +282,11 @@ fn survives_receiver_restarts(input: Input, output: impl Fn(&Fixture, u16) -> St
 /// Over RELP, restarting rsyslog three times mid-stream loses no line.
 #[test]
 fn relp_loses_nothing_when_the_receiver_restarts() {
-    let t = survives_receiver_restarts(Input::Relp { tls: false }, |fx, port| fx.relp(port, false));
+    let t = survives_receiver_restarts(
+        Input::Relp { tls: false },
+        |fx, port| fx.relp(port, false),
+        60_000,
+    );
     assert!(t.lost.is_empty());
 }
 
@@ -250,7 +294,7 @@ fn relp_loses_nothing_when_the_receiver_restarts() {
 /// cost duplicates, not lines.
 #[test]
 fn tls_resend_window_loses_nothing_when_the_receiver_restarts() {
-    let t = survives_receiver_restarts(Input::tls(), |fx, port| fx.tls(port));
+    let t = survives_receiver_restarts(Input::tls(), |fx, port| fx.tls(port), 200_000);
     assert!(t.lost.is_empty());
 }
 

@@ -179,10 +179,12 @@ fn ships_100k_lines_over_relp(tls: bool) {
     let t = wait_all_ids(&rsyslog, &relay, N);
     let elapsed = started.elapsed();
     eprintln!(
-        "RELP tls={tls}: {N} lines in {:.2}s = {:.0} msg/s, {} duplicates",
+        "RELP tls={tls}: {N} lines in {:.2}s = {:.0} msg/s, {} duplicates; CPU s: relay {:.2}, rsyslogd {:.2}",
         elapsed.as_secs_f64(),
         N as f64 / elapsed.as_secs_f64(),
-        t.duplicates
+        t.duplicates,
+        cpu_seconds(relay.pid()),
+        rsyslog.pid().map_or(0.0, cpu_seconds),
     );
     let status = relay.stop(Duration::from_secs(20)).expect("relay status");
     assert!(status.success(), "{}", relay.log());
@@ -196,6 +198,20 @@ fn ships_100k_lines_over_relp(tls: bool) {
         "{}",
         rsyslog.diagnostics()
     );
+}
+
+/// User + system CPU seconds of process `pid` so far (from /proc).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map_or(vec![], |(_, rest)| rest.split(' ').collect());
+    // utime and stime are fields 14 and 15; `rest` starts at field 3.
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
+        f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()
+    });
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
 /// 100,000 numbered lines over plain RELP all arrive, each exactly once.

@@ -334,7 +334,8 @@ impl Link<'_> {
         if !self.transport.can_probe() {
             return;
         }
-        match tokio::time::timeout(PEER_CLOSE_TIMEOUT, read_to_eof(&mut c)).await {
+        let peer = self.transport.peer().to_owned();
+        match tokio::time::timeout(PEER_CLOSE_TIMEOUT, read_to_eof(&mut c, &peer)).await {
             Ok(true) => {
                 let all = self.window.as_mut().map(Window::drain).unwrap_or_default();
                 if self.confirm(all).is_err() {
@@ -354,14 +355,21 @@ async fn write_flush(c: &mut Pin<Box<dyn Stream>>, bytes: &[u8]) -> io::Result<(
     c.flush().await
 }
 
-/// Reads until the peer closes: true on a clean EOF.
-async fn read_to_eof(c: &mut Pin<Box<dyn Stream>>) -> bool {
+/// Reads until the peer closes: true when it closed with a FIN (after
+/// reading everything up to ours), false on a reset or another error.
+async fn read_to_eof(c: &mut Pin<Box<dyn Stream>>, peer: &str) -> bool {
     let mut scratch = [0u8; 256];
     loop {
         match c.read(&mut scratch).await {
             Ok(0) => return true,
             Ok(_) => continue,
-            Err(_) => return false,
+            // rsyslog's GnuTLS closes the socket without a close_notify of
+            // its own: rustls reports the plain TCP EOF as UnexpectedEof.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return true,
+            Err(e) => {
+                tracing::warn!(peer, error = %e, "waiting for the receiver to close");
+                return false;
+            }
         }
     }
 }

@@ -215,7 +215,8 @@ impl Delivery {
             cursor: self.acked_upto,
             wbuf: Vec::new(),
             wpos: 0,
-            rbuf: Vec::with_capacity(4096),
+            // Answers are 19 bytes each: one read takes a whole window of them.
+            rbuf: Vec::with_capacity(64 * 1024),
             close_txnr: None,
         };
         tokio::time::timeout(HANDSHAKE_TIMEOUT, s.open(&mut rd, &mut wr))

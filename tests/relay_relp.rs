@@ -188,6 +188,12 @@ fn ships_100k_lines_over_relp(tls: bool) {
     );
     let status = relay.stop(Duration::from_secs(20)).expect("relay status");
     assert!(status.success(), "{}", relay.log());
+    // The drain ended with RELP close, not with the shutdown deadline.
+    assert!(
+        !relay.log().contains("did not take the queued lines") && !relay.log().contains("WARN"),
+        "{}",
+        relay.log()
+    );
     let t = rsyslog_tally(&rsyslog, N);
     assert_eq!(
         t.total, N,

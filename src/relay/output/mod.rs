@@ -333,6 +333,85 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::relay::config::Config;
+
+    fn output(body: &str) -> Result<Output, String> {
+        let text = format!(
+            "state_dir = \"/var/lib/reaplog\"\n[[source]]\npaths = [\"/var/log/app/*.log\"]\napp_name = \"app\"\n[output]\n{body}"
+        );
+        Config::parse(&text).map(|c| c.output)
+    }
+
+    #[test]
+    fn relp_defaults_to_plain_tcp_and_a_window_of_128() {
+        let o = output("type = \"relp\"\naddress = \"rsyslog:2514\"").unwrap();
+        let Output::Relp {
+            tls,
+            window,
+            max_message_size,
+            ..
+        } = &o
+        else {
+            panic!("{o:?}");
+        };
+        assert_eq!((*tls, *window, *max_message_size), (false, 128, 8096));
+        let c = Connector::from_config(&o).unwrap();
+        assert!(matches!(c.transport, Transport::Tcp(_)));
+        assert!(matches!(
+            c.delivery,
+            Delivery::Relp(relp::Settings { window: 128 })
+        ));
+    }
+
+    #[test]
+    fn relp_over_tls_needs_a_ca_file_and_plain_relp_rejects_tls_keys() {
+        let o = output("type = \"relp\"\naddress = \"rsyslog:2514\"\ntls = true").unwrap();
+        let err = Connector::from_config(&o).err().unwrap().to_string();
+        assert!(err.contains("output.ca_file"), "{err}");
+        let o =
+            output("type = \"relp\"\naddress = \"rsyslog:2514\"\nca_file = \"/ca.pem\"").unwrap();
+        let err = Connector::from_config(&o).err().unwrap().to_string();
+        assert!(
+            err.contains("ca_file") && err.contains("tls = true"),
+            "{err}"
+        );
+        let o = output("type = \"relp\"\naddress = \"rsyslog:2514\"\nwindow = 0").unwrap();
+        let err = Connector::from_config(&o).err().unwrap().to_string();
+        assert!(err.contains("output.window"), "{err}");
+    }
+
+    #[test]
+    fn relp_rejects_unknown_keys() {
+        let err = output("type = \"relp\"\naddress = \"rsyslog:2514\"\nwindw = 5").unwrap_err();
+        assert!(err.contains("windw"), "{err}");
+    }
+
+    #[test]
+    fn stream_outputs_take_resend_window_keys_with_measured_defaults() {
+        let o = output("type = \"tcp\"\naddress = \"rsyslog:514\"").unwrap();
+        assert_eq!(
+            o.resend_window(),
+            Some(ResendWindow {
+                bytes: 8 * 1024 * 1024,
+                time: Duration::from_secs(10)
+            })
+        );
+        let o = output(
+            "type = \"tcp\"\naddress = \"rsyslog:514\"\nresend_window_bytes = 1000\nresend_window_time = \"250ms\"",
+        )
+        .unwrap();
+        assert_eq!(
+            o.resend_window(),
+            Some(ResendWindow {
+                bytes: 1000,
+                time: Duration::from_millis(250)
+            })
+        );
+        let o =
+            output("type = \"tcp\"\naddress = \"rsyslog:514\"\nresend_window_bytes = 0").unwrap();
+        assert!(Connector::from_config(&o).is_err());
+        assert_eq!(output("type = \"stdout\"").unwrap().resend_window(), None);
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_with_jitter_in_the_upper_half() {

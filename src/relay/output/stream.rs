@@ -185,7 +185,10 @@ impl Link<'_> {
             return Ok(None);
         };
         if peer_has_closed(c).await {
+            // Idle with unconfirmed batches: reconnect and resend them now,
+            // not when the next batch comes.
             self.broken("receiver closed the connection");
+            self.ensure_connected().await;
             return Ok(None);
         }
         if unacknowledged_bytes(&**c) != Some(0) {

@@ -331,14 +331,12 @@ impl Delivery {
         while let Some((frame, n)) = parse_frame(&s.rbuf[used..], MAX_RSP_DATA)? {
             used += n;
             match frame.command {
+                // librelp answers close with an empty rsp (DATALEN 0).
+                b"rsp" if Some(frame.txnr) == s.close_txnr => closed = true,
                 b"rsp" => {
                     let rsp = parse_rsp(frame.data).ok_or_else(|| {
                         SessionError::Protocol(format!("rsp {} without a status code", frame.txnr))
                     })?;
-                    if Some(frame.txnr) == s.close_txnr {
-                        closed = true;
-                        continue;
-                    }
                     if !rsp.is_ok() {
                         return Err(SessionError::Refused {
                             code: rsp.code,

@@ -48,8 +48,22 @@ impl Fixture {
     }
 
     fn write_config(&self, port: u16, server_name: &str, ca: &Path) {
+        self.write_config_at(&self.config, &self.state, "", port, server_name, ca);
+    }
+
+    /// A config at `path` with its own `state` dir and `extra` top-level keys.
+    fn write_config_at(
+        &self,
+        path: &Path,
+        state: &Path,
+        extra: &str,
+        port: u16,
+        server_name: &str,
+        ca: &Path,
+    ) {
         let text = format!(
             r#"
+{extra}
 state_dir = "{state}"
 partial_line_timeout = "5s"
 
@@ -68,13 +82,13 @@ cert_file = "{cert}"
 key_file = "{key}"
 server_name = "{server_name}"
 "#,
-            state = self.state.display(),
+            state = state.display(),
             root = self.root.display(),
             ca = ca.display(),
             cert = self.pki.client_cert.display(),
             key = self.pki.client_key.display(),
         );
-        fs::write(&self.config, text).unwrap();
+        fs::write(path, text).unwrap();
     }
 }
 
@@ -468,6 +482,225 @@ fn ships_a_gitlab_tree_exactly_once_through_rotations_and_a_restart() {
         "extra messages arrived after all were delivered"
     );
     assert_exactly_once(&ledger, &got_after);
+    let status = relay
+        .stop(Duration::from_secs(20))
+        .expect("relay exit status");
+    assert!(status.success(), "{}", relay.log());
+    rsyslog.stop();
+}
+
+/// Lines written just before a rotation that happened while the relay was
+/// stopped are shipped from the rotated copy after the restart: logrotate's
+/// rename, svlogd's `current` → `@….s`, and a copytruncate copy (found by
+/// its fingerprint). Nothing is lost and nothing is sent twice.
+#[test]
+fn finishes_files_rotated_while_the_relay_was_down() {
+    let fx = Fixture::new();
+    let mut rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&fx.pki));
+    fx.write_config(rsyslog.port(), SERVER_NAME, &fx.pki.ca);
+    let mut ledger = Ledger::default();
+    let root = fx.root.clone();
+    let mut api = LogFile::new(
+        &root,
+        "api_json.log",
+        "web-0",
+        "gitlab-rails",
+        "api_json",
+        16,
+        Kind::RailsJson,
+    );
+    let mut prod = LogFile::new(
+        &root,
+        "production_json.log",
+        "web-0",
+        "gitlab-rails",
+        "production_json",
+        16,
+        Kind::Lograge,
+    );
+    let mut sidekiq = LogFile::new(
+        &root,
+        "sidekiq/current",
+        "sidekiq-0",
+        "gitlab-sidekiq",
+        "sidekiq",
+        17,
+        Kind::SvlogdSidekiq,
+    );
+    for f in [&mut api, &mut prod, &mut sidekiq] {
+        f.write(&mut ledger, 20);
+    }
+    let mut relay = Relay::start(support::reaplog_bin(), &fx.config, &fx.stderr);
+    wait_all(&rsyslog, &ledger, &relay);
+    let status = relay
+        .stop(Duration::from_secs(20))
+        .expect("relay exit status");
+    assert!(status.success(), "{}", relay.log());
+
+    // While the relay is down: more lines, then each kind of rotation, then new files.
+    for f in [&mut api, &mut prod, &mut sidekiq] {
+        f.write(&mut ledger, 15);
+    }
+    fs::rename(&api.path, root.join("web-0/api_json.log.1")).unwrap();
+    fs::rename(
+        &sidekiq.path,
+        root.join("sidekiq-0/sidekiq/@400000006744a1b20a3c1d2e.s"),
+    )
+    .unwrap();
+    fs::copy(&prod.path, root.join("web-0/production_json.log.1")).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&prod.path)
+        .unwrap();
+    for f in [&mut api, &mut prod, &mut sidekiq] {
+        f.write(&mut ledger, 10);
+    }
+
+    let mut relay = Relay::start(support::reaplog_bin(), &fx.config, &fx.stderr);
+    let got = wait_all(&rsyslog, &ledger, &relay);
+    assert_exactly_once(&ledger, &got);
+    assert!(
+        relay
+            .log()
+            .matches("finishing a rotated copy of a file")
+            .count()
+            == 3,
+        "expected three recovered files:\n{}",
+        relay.log()
+    );
+    let status = relay
+        .stop(Duration::from_secs(20))
+        .expect("relay exit status");
+    assert!(status.success(), "{}", relay.log());
+    rsyslog.stop();
+}
+
+/// Two replicas over one tree, `shard = "0/2"` and the StatefulSet-style
+/// `shard = "relay-1/2"`, each with its own checkpoints: every pod's lines
+/// arrive exactly once, and each replica ships some pods.
+#[test]
+fn two_shards_ship_every_line_exactly_once() {
+    let fx = Fixture::new();
+    let rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&fx.pki));
+    let mut ledger = Ledger::default();
+    const PODS: [&str; 8] = [
+        "web-0", "web-1", "web-2", "web-3", "web-4", "web-5", "web-6", "web-7",
+    ];
+    for pod in PODS {
+        let mut f = LogFile::new(
+            &fx.root,
+            "api_json.log",
+            pod,
+            "gitlab-rails",
+            "api_json",
+            16,
+            Kind::RailsJson,
+        );
+        f.write(&mut ledger, 30);
+    }
+    let dir = fx.config.parent().unwrap().to_owned();
+    let mut relays = Vec::new();
+    for (i, shard) in ["0/2", "relay-1/2"].iter().enumerate() {
+        let config = dir.join(format!("relay-{i}.toml"));
+        let state = dir.join(format!("state-{i}"));
+        fx.write_config_at(
+            &config,
+            &state,
+            &format!("shard = \"{shard}\""),
+            rsyslog.port(),
+            SERVER_NAME,
+            &fx.pki.ca,
+        );
+        relays.push(Relay::start(
+            support::reaplog_bin(),
+            &config,
+            &dir.join(format!("relay-{i}.stderr")),
+        ));
+    }
+    let got = wait_all(&rsyslog, &ledger, &relays[0]);
+    std::thread::sleep(Duration::from_millis(500)); // a second copy would arrive right behind
+    let got_after = rsyslog.messages();
+    assert_eq!(got.len(), got_after.len(), "extra messages arrived");
+    assert_exactly_once(&ledger, &got_after);
+    for (i, relay) in relays.iter().enumerate() {
+        let tailed = relay.log().matches("tailing").count();
+        assert!(
+            tailed > 0 && tailed < PODS.len(),
+            "relay {i} tailed {tailed} of {} pods",
+            PODS.len()
+        );
+    }
+    for mut relay in relays {
+        let status = relay
+            .stop(Duration::from_secs(20))
+            .expect("relay exit status");
+        assert!(status.success(), "{}", relay.log());
+    }
+}
+
+/// copytruncate while the relay runs, right after lines were written: the
+/// lines the relay had not read yet before the truncation are shipped from
+/// logrotate's copy, found by its fingerprint; nothing is sent twice.
+#[test]
+fn copytruncate_right_after_a_write_loses_nothing() {
+    let fx = Fixture::new();
+    let mut rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&fx.pki));
+    fx.write_config(rsyslog.port(), SERVER_NAME, &fx.pki.ca);
+    // Polling only, and slowly: each write + copytruncate below happens
+    // between two polls, so the relay must take the lines from the copy.
+    let text = fs::read_to_string(&fx.config).unwrap();
+    let text = text.replace("watch = \"auto\"", "watch = \"poll\"");
+    fs::write(
+        &fx.config,
+        text.replace("poll_interval = \"100ms\"", "poll_interval = \"700ms\""),
+    )
+    .unwrap();
+    let mut ledger = Ledger::default();
+    let root = fx.root.clone();
+    let mut prod = LogFile::new(
+        &root,
+        "production_json.log",
+        "web-0",
+        "gitlab-rails",
+        "production_json",
+        16,
+        Kind::Lograge,
+    );
+    prod.write(&mut ledger, 10);
+    let mut relay = Relay::start(support::reaplog_bin(), &fx.config, &fx.stderr);
+    wait_all(&rsyslog, &ledger, &relay);
+    // One rotation per round, as logrotate does (rotations faster than the
+    // relay polls would leave intermediate copies nobody reads).
+    for round in 1..=4 {
+        prod.write(&mut ledger, 50 + round);
+        let copy = root.join(format!("web-0/production_json.log.{round}"));
+        fs::copy(&prod.path, copy).unwrap();
+        fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&prod.path)
+            .unwrap();
+        prod.write(&mut ledger, round);
+        wait_all(&rsyslog, &ledger, &relay);
+    }
+    let got = wait_all(&rsyslog, &ledger, &relay);
+    std::thread::sleep(Duration::from_millis(500)); // a duplicate would arrive right behind
+    assert_eq!(
+        got.len(),
+        rsyslog.messages().len(),
+        "extra messages arrived"
+    );
+    assert_exactly_once(&ledger, &rsyslog.messages());
+    let copies = relay
+        .log()
+        .matches("finishing a rotated copy of a file")
+        .count();
+    eprintln!("copytruncate: {copies} of 4 rotations needed the copy");
+    assert!(
+        copies >= 4,
+        "the race this test is about did not happen ({copies} of 8)"
+    );
     let status = relay
         .stop(Duration::from_secs(20))
         .expect("relay exit status");

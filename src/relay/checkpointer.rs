@@ -7,7 +7,7 @@
 //! the older checkpoint only means more duplicates, never a gap.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,11 +16,23 @@ use crate::relay::batch::Mark;
 use crate::relay::checkpoint::{Checkpoints, Entry};
 
 /// Counters the writer keeps (metrics, tests).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CheckpointStats {
     /// Seconds since the Unix epoch of the last successful store (0 = none yet).
     pub last_store_unix: AtomicU64,
     pub store_errors: AtomicU64,
+    /// The last store worked (true before the first one).
+    pub healthy: AtomicBool,
+}
+
+impl Default for CheckpointStats {
+    fn default() -> Self {
+        CheckpointStats {
+            last_store_unix: AtomicU64::new(0),
+            store_errors: AtomicU64::new(0),
+            healthy: AtomicBool::new(true),
+        }
+    }
 }
 
 /// Applies marks from `acks` until the channel closes, then stores a final time.
@@ -78,10 +90,12 @@ fn store(path: &std::path::Path, state: &Checkpoints, stats: &CheckpointStats) -
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
             stats.last_store_unix.store(now, Ordering::Relaxed);
+            stats.healthy.store(true, Ordering::Relaxed);
             true
         }
         Err(e) => {
             stats.store_errors.fetch_add(1, Ordering::Relaxed);
+            stats.healthy.store(false, Ordering::Relaxed);
             tracing::error!(error = %e, "cannot write the checkpoint; will retry (lines are re-sent after a restart, not lost)");
             false
         }

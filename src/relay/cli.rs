@@ -56,7 +56,14 @@ pub fn main(args: Vec<OsString>) -> i32 {
         match &args.config {
             Some(path) if args.check => check(path),
             Some(path) => Config::load(path).map_err(|e| e.to_string()).and_then(|c| {
-                run::run(c, RunOptions { once: args.once }).map_err(|e| e.to_string())
+                run::run(
+                    c,
+                    RunOptions {
+                        once: args.once,
+                        config_path: Some(path.clone()),
+                    },
+                )
+                .map_err(|e| e.to_string())
             }),
             None => Err("--config FILE is required".into()),
         }
@@ -138,6 +145,7 @@ fn check(path: &Path) -> Result<(), String> {
     let mut sources = SourceSet::new(
         config.sources.clone(),
         default_hostname(config.hostname.as_deref()),
+        config.shard,
     );
     let scan = sources.scan();
     for w in &scan.warnings {
@@ -234,7 +242,11 @@ fn demo_in(base: &Path) -> Result<(), String> {
         "reaplog relay --demo: shipping the sample GitLab tree {} to stdout",
         root.display()
     );
-    run::run(config, RunOptions { once: true }).map_err(|e| e.to_string())
+    let options = RunOptions {
+        once: true,
+        config_path: None,
+    };
+    run::run(config, options).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

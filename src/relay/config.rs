@@ -47,11 +47,67 @@ pub struct Config {
     /// checkpoint before the relay gives up (unsent lines are re-read on restart).
     #[serde(default = "default_shutdown_timeout", deserialize_with = "duration")]
     pub shutdown_timeout: Duration,
+    /// `"i/n"`: this replica ships only the pod directories (or files) whose
+    /// stable hash modulo n is i, so n relays over one volume never ship a
+    /// file twice. `i` may be a StatefulSet pod name ending in `-i`.
+    #[serde(default, deserialize_with = "shard")]
+    pub shard: Option<Shard>,
+    /// Prometheus `/metrics`, `/healthz` and `/readyz`.
+    #[serde(default)]
+    pub metrics: Option<Metrics>,
     /// The files to ship.
     #[serde(rename = "source")]
     pub sources: Vec<Source>,
     /// Where lines go.
     pub output: Output,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// `host:port` to serve on, e.g. `0.0.0.0:9110`.
+    #[serde(deserialize_with = "expanded")]
+    pub listen: String,
+}
+
+/// Replica `index` of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    /// Whether this replica owns `key` (a pod directory name or a path).
+    pub fn owns(&self, key: &[u8]) -> bool {
+        crate::relay::fingerprint::fnv1a64(key) % self.count == self.index
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    /// `"1/3"`, or `"reaplog-relay-1/3"` (a StatefulSet pod name).
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let (index, count) = s
+            .rsplit_once('/')
+            .ok_or_else(|| format!("shard {s:?}: expected \"INDEX/COUNT\", e.g. \"0/2\""))?;
+        let count: u64 = count
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("shard {s:?}: COUNT must be a whole number above 0"))?;
+        let digits = index.trim().rsplit('-').next().unwrap_or_default();
+        let index: u64 = digits.parse().map_err(|_| {
+            format!("shard {s:?}: INDEX must be a number or a pod name ending in -NUMBER")
+        })?;
+        if index >= count {
+            return Err(format!("shard {s:?}: INDEX must be below COUNT"));
+        }
+        Ok(Shard { index, count })
+    }
 }
 
 /// One `[[source]]`: a preset over a root, or plain glob patterns.
@@ -456,6 +512,10 @@ where
     raw.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
+fn shard<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Shard>, D::Error> {
+    parsed_opt(d)
+}
+
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let raw = expanded(d)?;
     parse_duration(&raw).map_err(serde::de::Error::custom)
@@ -583,6 +643,37 @@ max_message_size = 8096
         assert!(
             err.contains("REAPLOG_TEST_SURELY_UNSET") && err.contains("hostname"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn parses_shards_from_numbers_and_pod_names() {
+        assert_eq!(
+            "1/3".parse::<Shard>().unwrap(),
+            Shard { index: 1, count: 3 }
+        );
+        assert_eq!(
+            "reaplog-relay-2/3".parse::<Shard>().unwrap(),
+            Shard { index: 2, count: 3 }
+        );
+        for bad in ["3/3", "1", "x/2", "1/0", "reaplog-relay/2"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shards_split_pods_between_replicas_exactly_once() {
+        let shards = [Shard { index: 0, count: 2 }, Shard { index: 1, count: 2 }];
+        let mut per_shard = [0, 0];
+        for i in 0..100 {
+            let pod = format!("gitlab-webservice-default-{i}");
+            let owners: Vec<usize> = (0..2).filter(|&s| shards[s].owns(pod.as_bytes())).collect();
+            assert_eq!(owners.len(), 1, "{pod} owned by {owners:?}");
+            per_shard[owners[0]] += 1;
+        }
+        assert!(
+            per_shard.iter().all(|n| *n > 25),
+            "unbalanced: {per_shard:?}"
         );
     }
 

@@ -28,6 +28,7 @@ pub mod config;
 pub mod discover;
 pub mod fingerprint;
 pub mod framing;
+pub mod metrics;
 pub mod output;
 pub mod reader;
 pub mod rfc5424;

@@ -9,21 +9,21 @@
 //! file up to a per-file budget (fairness), ship what was encoded, then wait
 //! for an inotify hint or the poll interval, unless a file had more to read.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc as std_mpsc, Arc};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use crate::relay::batch::Batch;
-use crate::relay::checkpoint::Checkpoints;
+use crate::relay::checkpoint::{Checkpoints, Entry};
 use crate::relay::classify::FileRule;
 use crate::relay::config::StartAt;
 use crate::relay::fingerprint::FileKey;
 use crate::relay::rfc5424::{Encoder, HeaderFields};
-use crate::relay::sources::{Scan, SourceSet};
+use crate::relay::sources::{Found, Scan, SourceSet};
 use crate::relay::tail::{Flow, ReadOutcome, TailOptions, Tailer};
 use crate::relay::time::Timestamp;
 
@@ -40,6 +40,40 @@ pub struct ReaderStats {
     pub bytes_read: AtomicU64,
     pub lines_truncated: AtomicU64,
     pub files_watched: AtomicU64,
+    /// Messages handed to the output queue.
+    pub messages_shipped: AtomicU64,
+    /// Per-source counters, in configuration order.
+    sources: Mutex<Vec<Arc<SourceStats>>>,
+    /// (path, read offset) of every open file, refreshed about once a second.
+    offsets: Mutex<Vec<(Arc<Path>, u64)>>,
+}
+
+/// Lines and bytes read from one `[[source]]`.
+#[derive(Debug, Default)]
+pub struct SourceStats {
+    /// `root` or the glob patterns, for the metric's label.
+    pub label: String,
+    pub lines: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+impl ReaderStats {
+    pub fn sources(&self) -> Vec<Arc<SourceStats>> {
+        lock(&self.sources).clone()
+    }
+
+    pub fn offsets(&self) -> Vec<(Arc<Path>, u64)> {
+        lock(&self.offsets).clone()
+    }
+
+    fn set_sources(&self, sources: Vec<Arc<SourceStats>>) {
+        *lock(&self.sources) = sources;
+    }
+}
+
+/// A poisoned lock only means a panic elsewhere; the data (counters) is fine.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What the reader needs besides the files.
@@ -57,6 +91,7 @@ pub struct ReaderSettings {
 /// A file being read and what its lines are stamped with.
 struct Tracked {
     tailer: Tailer,
+    source: Arc<SourceStats>,
     rule: Arc<FileRule>,
     fields: HeaderFields,
     path: Arc<Path>,
@@ -69,8 +104,14 @@ pub struct Reader {
     encoder: Encoder,
     resume: Checkpoints,
     files: HashMap<FileKey, Tracked>,
+    /// Checkpoint entries a live file resumed from (first scan only).
+    resumed: HashSet<FileKey>,
     first_scan: bool,
     stats: Arc<ReaderStats>,
+    /// Per-source counters, indexed like the sources.
+    source_stats: Vec<Arc<SourceStats>>,
+    /// When `stats.offsets` was last refreshed.
+    offsets_published: Option<Instant>,
 }
 
 impl Reader {
@@ -86,9 +127,30 @@ impl Reader {
             settings,
             resume,
             files: HashMap::new(),
+            resumed: HashSet::new(),
             first_scan: true,
+            source_stats: Vec::new(),
+            offsets_published: None,
             stats,
         }
+        .with_source_stats()
+    }
+
+    /// Registers one counter set per source with the shared stats.
+    fn with_source_stats(mut self) -> Reader {
+        self.source_stats = self
+            .sources
+            .labels()
+            .into_iter()
+            .map(|label| {
+                Arc::new(SourceStats {
+                    label,
+                    ..SourceStats::default()
+                })
+            })
+            .collect();
+        self.stats.set_sources(self.source_stats.clone());
+        self
     }
 
     /// Reads until `stop` is set (or, with `once`, until everything is read),
@@ -98,6 +160,7 @@ impl Reader {
         mut self,
         out: mpsc::Sender<Batch>,
         wake: std_mpsc::Receiver<()>,
+        reload: std_mpsc::Receiver<SourceSet>,
         stop: Arc<AtomicBool>,
     ) {
         let mut batch = self.new_batch();
@@ -107,13 +170,19 @@ impl Reader {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
+            if let Ok(sources) = reload.try_recv() {
+                // SIGHUP: new sources; open files keep their positions.
+                self.sources = sources;
+                self = self.with_source_stats();
+                last_scan = None;
+            }
             // A busy backlog loops without waiting, and inotify hints come
             // with every write: rescan when due, or on a hint at most 10 times
             // a second.
             let since = last_scan.map(|t| t.elapsed());
             let due = since.is_none_or(|s| s >= self.settings.poll_interval);
             if due || (hinted && since.is_some_and(|s| s >= MIN_HINTED_RESCAN)) {
-                self.rescan();
+                self.rescan(&mut batch);
                 last_scan = Some(Instant::now());
                 hinted = false;
             }
@@ -163,8 +232,7 @@ impl Reader {
     }
 
     fn ship(&self, batch: &mut Batch, out: &mpsc::Sender<Batch>) -> Result<(), Closed> {
-        let full = std::mem::replace(batch, self.new_batch());
-        out.blocking_send(full).map_err(|_| Closed)
+        ship(&self.stats, batch, out)
     }
 
     /// Reads every file once. Returns whether some file has more to read now.
@@ -176,6 +244,7 @@ impl Reader {
     ) -> Result<bool, Closed> {
         let mut more = false;
         let mut finished = Vec::new();
+        let mut truncated = Vec::new();
         let now = Instant::now();
         let keys: Vec<FileKey> = self.files.keys().copied().collect();
         for key in keys {
@@ -193,22 +262,29 @@ impl Reader {
                         more = true;
                         break;
                     }
-                    Ok(ReadOutcome::Stopped) => {
-                        // The batch is full: ship it (this blocks while the
-                        // output is behind) and go on with the same file.
-                        let full =
-                            std::mem::replace(batch, Batch::with_capacity(batch.bytes.capacity()));
-                        out.blocking_send(full).map_err(|_| Closed)?;
-                    }
+                    // The batch is full: ship it (this blocks while the
+                    // output is behind) and go on with the same file.
+                    Ok(ReadOutcome::Stopped) => ship(&self.stats, batch, out)?,
                     Err(e) => {
                         tracing::warn!(path = %t.path.display(), error = %e, "cannot read file; will retry");
                         break;
                     }
                 }
             }
+            if let Some((fingerprint, offset)) = t.tailer.take_truncation() {
+                truncated.push(Entry {
+                    key,
+                    fingerprint,
+                    offset,
+                    path: t.path.to_path_buf(),
+                });
+            }
             if !self.settings.once && t.tailer.is_finished(now) {
                 finished.push(key);
             }
+        }
+        for old in truncated {
+            self.finish_copy(&old);
         }
         for key in finished {
             if let Some(t) = self.files.remove(&key) {
@@ -216,15 +292,33 @@ impl Reader {
                 batch.finish(key, t.tailer.fingerprint(), t.tailer.offset(), &t.path);
             }
         }
+        self.publish_offsets(now);
+        Ok(more)
+    }
+
+    /// Refreshes the offsets snapshot for metrics, at most once a second.
+    fn publish_offsets(&mut self, now: Instant) {
+        if self
+            .offsets_published
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.offsets_published = Some(now);
+        let snapshot = self
+            .files
+            .values()
+            .map(|t| (Arc::clone(&t.path), t.tailer.read_pos()))
+            .collect();
+        *lock(&self.stats.offsets) = snapshot;
         self.stats
             .files_watched
             .store(self.files.len() as u64, Ordering::Relaxed);
-        Ok(more)
     }
 
     /// Discovers files: opens new ones, follows renames, detaches files whose
     /// path now names another file or nothing.
-    fn rescan(&mut self) {
+    fn rescan(&mut self, batch: &mut Batch) {
         let scan = self.sources.scan();
         report_scan_warnings(&scan);
         let mut seen: HashMap<FileKey, ()> = HashMap::with_capacity(scan.files.len());
@@ -235,15 +329,21 @@ impl Reader {
                     t.tailer.set_path(found.path.clone());
                     t.path = Arc::from(found.path.as_path());
                 }
+                if !Arc::ptr_eq(&t.rule, &found.rule) {
+                    // A reload changed the sources: stamp lines the new way.
+                    let rule = &found.rule;
+                    t.fields =
+                        HeaderFields::new(&found.hostname, &rule.app_name, "-", &rule.msgid, &[]);
+                    t.rule = Arc::clone(rule);
+                    t.source = self
+                        .source_stats
+                        .get(found.source)
+                        .cloned()
+                        .unwrap_or_default();
+                }
                 continue;
             }
-            self.open(
-                found.key,
-                &found.path,
-                found.rule,
-                &found.hostname,
-                found.start_at,
-            );
+            self.open(&found);
         }
         for t in self.files.values_mut() {
             if !t.tailer.is_detached() && !seen.contains_key(&t.tailer.key()) {
@@ -251,23 +351,110 @@ impl Reader {
                 t.tailer.detach();
             }
         }
-        self.first_scan = false;
+        if self.first_scan {
+            self.recover_rotated(batch);
+            self.first_scan = false;
+        }
     }
 
-    fn open(
-        &mut self,
-        key: FileKey,
-        path: &Path,
-        rule: Arc<FileRule>,
-        hostname: &str,
-        start_at: StartAt,
-    ) {
-        let opts = TailOptions {
-            max_line: self.settings.max_message_size,
-            partial_after: self.settings.partial_after,
-            read_chunk: 64 * 1024,
+    /// At the first scan, a checkpointed file that no live path names any
+    /// more was rotated while the relay was down: its unread end is finished
+    /// from the rotated copy (svlogd `@….s`, logrotate `x.1`), found by its
+    /// key, or, for a copytruncate copy, by its fingerprint under a name
+    /// that starts with the file's. Entries that match nothing are dropped.
+    fn recover_rotated(&mut self, batch: &mut Batch) {
+        let pending: Vec<Entry> = self
+            .resume
+            .iter()
+            .filter(|e| !self.resumed.contains(&e.key))
+            .cloned()
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        let candidates = self.sources.rotated_files();
+        for entry in pending {
+            let live = self.files.contains_key(&entry.key);
+            let found = candidates
+                .iter()
+                .find_map(|path| rotated_copy_of(&entry, path, live));
+            match found {
+                Some((path, key)) => self.open_rotated(&entry, &path, key),
+                // A live file with this key writes the entry again itself.
+                None if live => {}
+                None => {
+                    tracing::info!(path = %entry.path.display(), "checkpointed file is gone; dropping its entry");
+                    batch.finish(
+                        entry.key,
+                        entry.fingerprint,
+                        entry.offset,
+                        &Arc::from(entry.path.as_path()),
+                    );
+                }
+            }
+        }
+    }
+
+    /// A file was truncated: if logrotate's copytruncate left a copy beside it
+    /// (same first bytes, a name that extends the file's), the lines written
+    /// between our last read and the truncation are in the copy: finish it
+    /// from where the old content was read to.
+    fn finish_copy(&mut self, old: &Entry) {
+        let Some(dir) = old.path.parent() else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
         };
-        let offset = match self.start_offset(key, path, start_at) {
+        let found = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| *p != old.path && !self.files.values().any(|t| *t.path == **p))
+            .find_map(|p| rotated_copy_of(old, &p, true));
+        if let Some((path, key)) = found {
+            self.open_rotated(old, &path, key);
+        }
+    }
+
+    /// Opens the rotated copy of `entry` at the checkpointed offset, detached
+    /// (read to its end, then dropped).
+    fn open_rotated(&mut self, entry: &Entry, path: &Path, key: FileKey) {
+        if self.files.contains_key(&key) {
+            return;
+        }
+        let Some((source, (rule, hostname))) = self.sources.resolve_any(&entry.path) else {
+            return;
+        };
+        match Tailer::open(path, entry.offset, self.tail_options()) {
+            Ok(mut tailer) if tailer.key() == key => {
+                tracing::info!(path = %path.display(), was = %entry.path.display(), offset = entry.offset, "finishing a rotated copy of a file");
+                tailer.detach();
+                let fields = HeaderFields::new(&hostname, &rule.app_name, "-", &rule.msgid, &[]);
+                self.files.insert(
+                    key,
+                    Tracked {
+                        tailer,
+                        source: self.stats_of(source),
+                        rule,
+                        fields,
+                        path: Arc::from(path),
+                    },
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot open rotated file")
+            }
+        }
+    }
+
+    fn open(&mut self, found: &Found) {
+        let (key, path, rule, hostname) = (
+            found.key,
+            found.path.as_path(),
+            Arc::clone(&found.rule),
+            &found.hostname,
+        );
+        let opts = self.tail_options();
+        let offset = match self.start_offset(key, path, found.start_at) {
             Ok(o) => o,
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot open file; will retry at the next scan");
@@ -282,6 +469,7 @@ impl Reader {
                     key,
                     Tracked {
                         tailer,
+                        source: self.stats_of(found.source),
                         rule,
                         fields,
                         path: Arc::from(path),
@@ -296,12 +484,30 @@ impl Reader {
         }
     }
 
+    fn stats_of(&self, source: usize) -> Arc<SourceStats> {
+        self.source_stats.get(source).cloned().unwrap_or_default()
+    }
+
+    fn tail_options(&self) -> TailOptions {
+        TailOptions {
+            max_line: self.settings.max_message_size,
+            partial_after: self.settings.partial_after,
+            read_chunk: 64 * 1024,
+        }
+    }
+
     /// A checkpoint whose fingerprint matches wins; otherwise a file that
     /// was there at the first scan starts where `start_at` says, and a file
     /// that appeared later starts at its beginning.
-    fn start_offset(&self, key: FileKey, path: &Path, start_at: StartAt) -> std::io::Result<u64> {
+    fn start_offset(
+        &mut self,
+        key: FileKey,
+        path: &Path,
+        start_at: StartAt,
+    ) -> std::io::Result<u64> {
         let file = std::fs::File::open(path)?;
         if let Some(offset) = self.resume.resume_offset(key, &file)? {
+            self.resumed.insert(key);
             return Ok(offset);
         }
         match (self.first_scan, start_at) {
@@ -309,6 +515,46 @@ impl Reader {
             _ => Ok(0),
         }
     }
+}
+
+/// Whether `path` holds the rest of `entry`: the same file renamed (same
+/// key), or a copy (copytruncate) whose name extends the file's and whose
+/// first bytes match. `live`: a live file still has the entry's key, so only
+/// a copy can hold its old content.
+fn rotated_copy_of(entry: &Entry, path: &Path, live: bool) -> Option<(PathBuf, FileKey)> {
+    let meta = std::fs::metadata(path).ok()?;
+    let key = FileKey::of(&meta);
+    if meta.len() <= entry.offset {
+        return None;
+    }
+    let same_file = key == entry.key && !live;
+    let copy = key != entry.key
+        && path.parent() == entry.path.parent()
+        && path
+            .file_name()
+            .zip(entry.path.file_name())
+            .is_some_and(|(p, e)| p.as_encoded_bytes().starts_with(e.as_encoded_bytes()));
+    if !(same_file || copy) {
+        return None;
+    }
+    let file = std::fs::File::open(path).ok()?;
+    entry
+        .fingerprint
+        .matches(&file)
+        .ok()?
+        .then(|| (path.to_owned(), key))
+}
+
+/// Hands the batch to the output, leaving an empty one of the same capacity;
+/// blocks while the output's queue is full.
+fn ship(stats: &ReaderStats, batch: &mut Batch, out: &mpsc::Sender<Batch>) -> Result<(), Closed> {
+    let full = std::mem::replace(batch, Batch::with_capacity(batch.bytes.capacity()));
+    let messages = full.messages;
+    out.blocking_send(full).map_err(|_| Closed)?;
+    stats
+        .messages_shipped
+        .fetch_add(messages, Ordering::Relaxed);
+    Ok(())
 }
 
 /// The output has gone away: the relay is stopping.
@@ -366,6 +612,8 @@ fn read_file(
     }
     stats.lines_read.fetch_add(lines, Ordering::Relaxed);
     stats.bytes_read.fetch_add(bytes, Ordering::Relaxed);
+    t.source.lines.fetch_add(lines, Ordering::Relaxed);
+    t.source.bytes.fetch_add(bytes, Ordering::Relaxed);
     stats
         .lines_truncated
         .fetch_add(truncated, Ordering::Relaxed);

@@ -19,6 +19,7 @@ use crate::relay::checkpoint::{Checkpoints, CHECKPOINT_FILE};
 use crate::relay::checkpointer::{self, CheckpointStats};
 use crate::relay::config::{Config, Output};
 use crate::relay::discover::Watcher;
+use crate::relay::metrics;
 use crate::relay::output::{self, Connector, OutputStats};
 use crate::relay::reader::{Reader, ReaderSettings, ReaderStats};
 use crate::relay::sources::{default_hostname, SourceSet};
@@ -43,6 +44,11 @@ pub enum StartError {
     Checkpoint(#[from] crate::relay::checkpoint::CheckpointError),
     #[error(transparent)]
     Output(#[from] output::OutputError),
+    #[error("metrics.listen {listen:?}: {source}")]
+    Metrics {
+        listen: String,
+        source: std::io::Error,
+    },
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
     #[error("cannot start the {0} thread: {1}")]
@@ -50,10 +56,12 @@ pub enum StartError {
 }
 
 /// Options that are not in the config file.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct RunOptions {
     /// Read every file to its end, ship it, and exit.
     pub once: bool,
+    /// The file SIGHUP reloads (none for the demo).
+    pub config_path: Option<PathBuf>,
 }
 
 /// Counters of a running relay.
@@ -74,28 +82,41 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), StartError> {
     let state = Checkpoints::load(&checkpoint_path)?;
     tracing::info!(path = %checkpoint_path.display(), files = state.len(), "loaded checkpoint");
     let connector = Connector::from_config(&config.output)?;
-    let stats = Stats::default();
+    let stats = Arc::new(Stats::default());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(StartError::Runtime)?;
+    let metrics = match &config.metrics {
+        Some(m) => Some(
+            runtime
+                .block_on(metrics::bind(&m.listen))
+                .map_err(|source| StartError::Metrics {
+                    listen: m.listen.clone(),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
 
     let (batch_tx, batch_rx) = mpsc::channel(QUEUE_BATCHES);
     let (ack_tx, ack_rx) = std_mpsc::channel();
     let (wake_tx, wake_rx) = std_mpsc::channel();
+    let (reload_tx, reload_rx) = std_mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
 
-    let sources = SourceSet::new(
-        config.sources.clone(),
-        default_hostname(config.hostname.as_deref()),
-    );
-    let _watcher = start_watcher(&sources, wake_tx.clone());
+    let sources = source_set(&config);
+    let watcher = start_watcher(&sources, wake_tx.clone());
     let reader = Reader::new(
         sources,
-        reader_settings(&config, options),
+        reader_settings(&config, &options),
         state.clone(),
         Arc::clone(&stats.reader),
     );
     let reader_stop = Arc::clone(&stop);
     let reader_thread = std::thread::Builder::new()
         .name("reader".into())
-        .spawn(move || reader.run(batch_tx, wake_rx, reader_stop))
+        .spawn(move || reader.run(batch_tx, wake_rx, reload_rx, reader_stop))
         .map_err(|e| StartError::Thread("reader", e))?;
     let cp_stats = Arc::clone(&stats.checkpoint);
     let checkpoint_thread = std::thread::Builder::new()
@@ -111,12 +132,23 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), StartError> {
         })
         .map_err(|e| StartError::Thread("checkpoint", e))?;
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(StartError::Runtime)?;
     let output = output::run(connector, batch_rx, ack_tx, Arc::clone(&stats.output));
-    runtime.block_on(supervise(output, stop, wake_tx, config.shutdown_timeout));
+    let control = Control {
+        stop,
+        wake: wake_tx,
+        reload: reload_tx,
+        watcher,
+        config_path: options.config_path.clone(),
+        config,
+    };
+    runtime.block_on(async {
+        let server =
+            metrics.map(|listener| tokio::spawn(metrics::serve(listener, Arc::clone(&stats))));
+        supervise(output, control).await;
+        if let Some(server) = server {
+            server.abort();
+        }
+    });
     drop(runtime);
 
     if reader_thread.join().is_err() {
@@ -133,7 +165,15 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), StartError> {
     Ok(())
 }
 
-fn reader_settings(config: &Config, options: RunOptions) -> ReaderSettings {
+fn source_set(config: &Config) -> SourceSet {
+    SourceSet::new(
+        config.sources.clone(),
+        default_hostname(config.hostname.as_deref()),
+        config.shard,
+    )
+}
+
+fn reader_settings(config: &Config, options: &RunOptions) -> ReaderSettings {
     let poll_interval = config
         .sources
         .iter()
@@ -168,31 +208,95 @@ fn start_watcher(sources: &SourceSet, wake: std_mpsc::Sender<()>) -> Option<Watc
     }
 }
 
-/// Runs the output until it finishes, and turns SIGTERM/SIGINT into a drain
-/// with a deadline.
-async fn supervise(
-    output: impl std::future::Future<Output = ()>,
+/// What the supervisor steers: the reader's stop flag and wake-up, the
+/// reload channel, and the inotify watcher (replaced on reload).
+struct Control {
     stop: Arc<AtomicBool>,
     wake: std_mpsc::Sender<()>,
-    shutdown_timeout: Duration,
-) {
+    reload: std_mpsc::Sender<SourceSet>,
+    watcher: Option<Watcher>,
+    config_path: Option<PathBuf>,
+    config: Config,
+}
+
+/// Runs the output until it finishes; SIGHUP reloads the sources, and
+/// SIGTERM/SIGINT turn into a drain with a deadline.
+async fn supervise(output: impl std::future::Future<Output = ()>, mut control: Control) {
+    use tokio::signal::unix::{signal, SignalKind};
     tokio::pin!(output);
-    tokio::select! {
-        () = &mut output => return,
-        signal = shutdown_signal() => {
-            tracing::info!(signal, "stopping: draining the output, then writing the final checkpoint");
+    let mut hup = signal(SignalKind::hangup()).ok();
+    loop {
+        tokio::select! {
+            () = &mut output => return,
+            Some(()) = recv_or_pending(&mut hup) => reload(&mut control),
+            signal = shutdown_signal() => {
+                tracing::info!(signal, "stopping: draining the output, then writing the final checkpoint");
+                break;
+            }
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    let _reader_gone = wake.send(());
+    control.stop.store(true, Ordering::Relaxed);
+    let _reader_gone = control.wake.send(());
+    let timeout = control.config.shutdown_timeout;
     tokio::select! {
         () = &mut output => {}
-        () = tokio::time::sleep(shutdown_timeout) => {
-            tracing::warn!(timeout_ms = shutdown_timeout.as_millis() as u64, "receiver did not take the queued lines in time; they will be sent again after a restart");
+        () = tokio::time::sleep(timeout) => {
+            tracing::warn!(timeout_ms = timeout.as_millis() as u64, "receiver did not take the queued lines in time; they will be sent again after a restart");
         }
         signal = shutdown_signal() => {
             tracing::warn!(signal, "second signal: stopping without draining");
         }
+    }
+}
+
+/// SIGHUP: reads the config file again. A valid one replaces the sources
+/// (open files keep their positions; files no source matches any more are
+/// read to their end and dropped); an invalid one is rejected and the
+/// running config stays. Changes to `[output]`, `state_dir` or `[metrics]`
+/// need a restart.
+fn reload(control: &mut Control) {
+    let Some(path) = control.config_path.clone() else {
+        tracing::warn!("SIGHUP: no config file to reload (demo)");
+        return;
+    };
+    let new = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: new config rejected; the running one stays");
+            return;
+        }
+    };
+    for (what, changed) in [
+        (
+            "[output]",
+            format!("{:?}", new.output) != format!("{:?}", control.config.output),
+        ),
+        ("state_dir", new.state_dir != control.config.state_dir),
+        (
+            "[metrics]",
+            format!("{:?}", new.metrics) != format!("{:?}", control.config.metrics),
+        ),
+    ] {
+        if changed {
+            tracing::warn!(path = %path.display(), "SIGHUP: {what} changed; it takes effect at the next restart");
+        }
+    }
+    let sources = source_set(&new);
+    control.watcher = None;
+    control.watcher = start_watcher(&sources, control.wake.clone());
+    if control.reload.send(sources).is_err() {
+        return;
+    }
+    let _reader_gone = control.wake.send(());
+    tracing::info!(path = %path.display(), sources = new.sources.len(), "SIGHUP: configuration reloaded");
+    control.config = new;
+}
+
+/// The next delivery of a watched signal; never, if it could not be watched.
+async fn recv_or_pending(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -10,13 +10,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::relay::classify::{self, FileRule, LineFormat};
-use crate::relay::config::{Preset, Source, StartAt};
+use crate::relay::config::{Preset, Shard, Source, StartAt};
 use crate::relay::discover::{self, DiscoverError};
 use crate::relay::fingerprint::FileKey;
 use crate::relay::rfc5424::{Facility, Severity};
 
 /// A file a scan found, and how to stamp its lines.
 pub struct Found {
+    /// Index of the source in the configuration.
+    pub source: usize,
     pub path: PathBuf,
     pub key: FileKey,
     pub rule: Arc<FileRule>,
@@ -37,15 +39,17 @@ type Resolved = (Arc<FileRule>, Arc<str>);
 /// Every configured source, with the per-path rule cache.
 pub struct SourceSet {
     sources: Vec<Source>,
+    shard: Option<Shard>,
     hostname: Arc<str>,
     /// `None` = the preset skips this path (not a log file).
     cache: HashMap<PathBuf, Option<Resolved>>,
 }
 
 impl SourceSet {
-    pub fn new(sources: Vec<Source>, hostname: String) -> SourceSet {
+    pub fn new(sources: Vec<Source>, hostname: String, shard: Option<Shard>) -> SourceSet {
         SourceSet {
             sources,
+            shard,
             hostname: Arc::from(hostname),
             cache: HashMap::new(),
         }
@@ -93,6 +97,7 @@ impl SourceSet {
                 let start_at = self.sources[i].start_at;
                 if let Some((rule, hostname)) = self.rule_for(i, &path) {
                     scan.files.push(Found {
+                        source: i,
                         path,
                         key,
                         rule,
@@ -105,41 +110,101 @@ impl SourceSet {
         scan
     }
 
+    /// Rotated copies under every root (svlogd `@….s`, logrotate `x.1`) and
+    /// beside every glob's files: where a file rotated while the relay was
+    /// down is found again.
+    pub fn rotated_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut warnings = Vec::new();
+        for s in &self.sources {
+            match &s.root {
+                Some(root) => discover::walk_rotated(root, &mut out, &mut warnings),
+                None => {
+                    for pattern in &s.paths {
+                        let dir = discover::glob_base(pattern);
+                        let Ok(entries) = std::fs::read_dir(&dir) else {
+                            continue;
+                        };
+                        out.extend(entries.flatten().map(|e| e.path()).filter(|p| {
+                            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                                discover::name_kind(n) == discover::NameKind::Rotated
+                            })
+                        }));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A label per source for metrics: its root, or its patterns.
+    pub fn labels(&self) -> Vec<String> {
+        self.sources
+            .iter()
+            .map(|s| match &s.root {
+                Some(root) => root.display().to_string(),
+                None => s.paths.join(","),
+            })
+            .collect()
+    }
+
+    /// The source index and rule of `path` under whichever source covers it
+    /// (by root or glob).
+    pub fn resolve_any(&mut self, path: &Path) -> Option<(usize, Resolved)> {
+        let index = self.sources.iter().position(|s| match &s.root {
+            Some(root) => path.starts_with(root),
+            None => s
+                .paths
+                .iter()
+                .any(|p| glob::Pattern::new(p).is_ok_and(|g| g.matches_path(path))),
+        })?;
+        Some((index, self.rule_for(index, path)?))
+    }
+
     fn rule_for(&mut self, source: usize, path: &Path) -> Option<Resolved> {
         if let Some(cached) = self.cache.get(path) {
             return cached.clone();
         }
-        let resolved = resolve(&self.sources[source], path, &self.hostname);
+        let resolved = resolve(&self.sources[source], path, &self.hostname, self.shard);
         self.cache.insert(path.to_owned(), resolved.clone());
         resolved
     }
 }
 
-/// The rule and HOSTNAME for `path` of `source`, or None when the preset skips it.
+/// The rule and HOSTNAME for `path` of `source`, or None when the preset
+/// skips it or another shard owns it.
 pub fn resolve(
     source: &Source,
     path: &Path,
     default_host: &Arc<str>,
-) -> Option<(Arc<FileRule>, Arc<str>)> {
+    shard: Option<Shard>,
+) -> Option<Resolved> {
+    let owned = |key: &Path| shard.is_none_or(|s| s.owns(key.as_os_str().as_encoded_bytes()));
     match (source.preset, &source.root) {
         (Some(Preset::Gitlab), Some(root)) => {
             let rel = path.strip_prefix(root).ok()?;
             let (host, rel) = if source.per_pod_dirs {
                 let mut parts = rel.components();
-                let pod = parts.next()?.as_os_str().to_string_lossy().into_owned();
+                let pod = parts.next()?.as_os_str();
                 let rest = parts.as_path();
-                if rest.as_os_str().is_empty() {
-                    // A file directly under root is no pod's: skip it.
+                // A file directly under root is no pod's: skip it.
+                if rest.as_os_str().is_empty() || !owned(Path::new(pod)) {
                     return None;
                 }
-                (Arc::from(pod), rest)
+                (Arc::from(pod.to_string_lossy().into_owned()), rest)
             } else {
+                if !owned(rel) {
+                    return None;
+                }
                 (Arc::clone(default_host), rel)
             };
             let rule = classify::gitlab_rule(rel)?;
             Some((Arc::new(rule), host))
         }
         _ => {
+            if !owned(path) {
+                return None;
+            }
             let stem = path
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
@@ -149,7 +214,7 @@ pub fn resolve(
                 source.msgid.as_deref().unwrap_or(&stem),
                 source.facility.unwrap_or(Facility::Local7),
                 source.severity.unwrap_or(Severity::Informational),
-                source.format.unwrap_or(LineFormat::Text),
+                source.format.unwrap_or(LineFormat::Auto),
             );
             Some((Arc::new(rule), Arc::clone(default_host)))
         }

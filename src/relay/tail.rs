@@ -18,8 +18,9 @@
 //! * Truncation (copytruncate, CNG truncate-in-place) is seen when the size
 //!   drops below the read position, or when the first bytes no longer match
 //!   the fingerprint. Reading restarts at 0. Lines written between our last
-//!   read and the truncation are lost (they only exist in logrotate's copy):
-//!   inherent to copytruncate, and the reason to read promptly.
+//!   read and the truncation only exist in logrotate's copy:
+//!   [`Tailer::take_truncation`] tells the caller where the old content
+//!   ended, so it can finish the copy (the reader does).
 //!   A truncated file rewritten past our position with the same first
 //!   `FINGERPRINT_MAX` bytes is indistinguishable from growth.
 //!   So is a rewrite to exactly the size we had read (the size is what
@@ -152,6 +153,10 @@ pub struct Tailer {
     at_eof: bool,
     /// The path no longer names this file.
     detached: bool,
+    /// The last truncation not yet taken by the caller: the old content's
+    /// fingerprint and how far it had been handed out, so that a
+    /// copytruncate copy can be finished from there.
+    truncated_from: Option<(Fingerprint, u64)>,
 }
 
 impl std::fmt::Debug for Tailer {
@@ -204,6 +209,7 @@ impl Tailer {
             idle_since: None,
             at_eof: false,
             detached: false,
+            truncated_from: None,
         })
     }
 
@@ -401,6 +407,12 @@ impl Tailer {
         }
     }
 
+    /// The last truncation seen since the previous call, if any: the old
+    /// content's fingerprint and the offset reached in it.
+    pub fn take_truncation(&mut self) -> Option<(Fingerprint, u64)> {
+        self.truncated_from.take()
+    }
+
     /// Detects copytruncate / truncate-in-place and restarts at 0, handing
     /// out the pending line of the old content first.
     fn restart_if_truncated(
@@ -424,6 +436,7 @@ impl Tailer {
         tracing::warn!(path = %self.path.display(), position = self.read_pos, size,
             "file was truncated (copytruncate or truncate in place): reading again from the start");
         let flow = self.emit_partial(sink);
+        self.truncated_from = Some((self.fingerprint, self.offset));
         self.offset = 0;
         self.read_pos = 0;
         self.fingerprint = take_fingerprint(&self.file, &self.path)?;

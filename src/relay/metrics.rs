@@ -1,0 +1,289 @@
+//! Prometheus `/metrics`, `/healthz` and `/readyz` over a minimal HTTP/1.1
+//! server: one request per connection, GET only, small bounded reads. A
+//! scrape reads atomics and one snapshot of file offsets; it never touches
+//! the reader's files or the state directory.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::relay::run::Stats;
+
+/// Largest request head read; anything longer is answered 431.
+const MAX_REQUEST: usize = 8 * 1024;
+/// A client that sends nothing for this long is dropped.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Binds `listen` now (a bad address fails the start) and serves forever.
+pub async fn bind(listen: &str) -> std::io::Result<TcpListener> {
+    TcpListener::bind(listen).await
+}
+
+/// Serves scrapes on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, stats: Arc<Stats>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _peer)) => {
+                let stats = Arc::clone(&stats);
+                tokio::spawn(async move {
+                    if let Err(e) = answer(stream, &stats).await {
+                        tracing::debug!(error = %e, "metrics request failed");
+                    }
+                });
+            }
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!(error = %e, "metrics: accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn answer(mut stream: TcpStream, stats: &Stats) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(1024);
+    let head = tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream, &mut buf)).await;
+    let (status, kind, body) = match head {
+        Ok(Ok(true)) => route(&buf, stats),
+        Ok(Ok(false)) => (
+            "431 Request Header Fields Too Large",
+            "text/plain",
+            String::new(),
+        ),
+        Ok(Err(e)) => return Err(e),
+        Err(_elapsed) => return Ok(()),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// Reads until the end of the request head; false if it is too long.
+async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<bool> {
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(true);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if memchr::memmem::find(buf, b"\r\n\r\n").is_some() {
+            return Ok(true);
+        }
+        if buf.len() > MAX_REQUEST {
+            return Ok(false);
+        }
+    }
+}
+
+fn route(head: &[u8], stats: &Stats) -> (&'static str, &'static str, String) {
+    let line = head.split(|b| *b == b'\r').next().unwrap_or_default();
+    let mut parts = line.split(|b| *b == b' ');
+    let (method, target) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    if method != b"GET" && method != b"HEAD" {
+        return ("405 Method Not Allowed", "text/plain", "GET only\n".into());
+    }
+    let path = target.split(|b| *b == b'?').next().unwrap_or_default();
+    match path {
+        b"/metrics" => ("200 OK", "text/plain; version=0.0.4", render(stats)),
+        b"/healthz" => ("200 OK", "text/plain", "ok\n".into()),
+        b"/readyz" => match readiness(stats) {
+            Ok(()) => ("200 OK", "text/plain", "ready\n".into()),
+            Err(why) => ("503 Service Unavailable", "text/plain", format!("{why}\n")),
+        },
+        _ => (
+            "404 Not Found",
+            "text/plain",
+            "try /metrics, /healthz or /readyz\n".into(),
+        ),
+    }
+}
+
+/// Ready: connected to the receiver (or nothing to send yet) and the last
+/// checkpoint store worked.
+pub fn readiness(stats: &Stats) -> Result<(), &'static str> {
+    if !stats.output.connected.load(Ordering::Relaxed) {
+        return Err("not connected to the receiver");
+    }
+    if !stats.checkpoint.healthy.load(Ordering::Relaxed) {
+        return Err("cannot write checkpoints");
+    }
+    Ok(())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The Prometheus text exposition of every counter.
+pub fn render(stats: &Stats) -> String {
+    let mut out = String::with_capacity(4096);
+    let r = &stats.reader;
+    let o = &stats.output;
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    for (name, help, kind) in [
+        (
+            "reaplog_lines_read_total",
+            "Lines read from files, per source.",
+            "counter",
+        ),
+        (
+            "reaplog_bytes_read_total",
+            "Bytes of lines read from files, per source.",
+            "counter",
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for s in r.sources() {
+            let v = if name.contains("lines") {
+                get(&s.lines)
+            } else {
+                get(&s.bytes)
+            };
+            let _ = writeln!(out, "{name}{{source=\"{}\"}} {v}", escape(&s.label));
+        }
+    }
+    let gauges = [
+        (
+            "reaplog_messages_sent_total",
+            "Messages written to the receiver and confirmed.",
+            "counter",
+            get(&o.messages_sent),
+        ),
+        (
+            "reaplog_bytes_sent_total",
+            "Bytes written to the receiver.",
+            "counter",
+            get(&o.bytes_sent),
+        ),
+        (
+            "reaplog_send_errors_total",
+            "Failed connection attempts and writes.",
+            "counter",
+            get(&o.send_errors),
+        ),
+        (
+            "reaplog_reconnects_total",
+            "Connections established to the receiver.",
+            "counter",
+            get(&o.reconnects),
+        ),
+        (
+            "reaplog_lines_truncated_total",
+            "Lines cut to max_message_size.",
+            "counter",
+            get(&r.lines_truncated),
+        ),
+        (
+            "reaplog_files_watched",
+            "Files being read.",
+            "gauge",
+            get(&r.files_watched),
+        ),
+        (
+            "reaplog_messages_in_flight",
+            "Messages handed to the output and not yet confirmed.",
+            "gauge",
+            get(&r.messages_shipped).saturating_sub(get(&o.messages_sent)),
+        ),
+        (
+            "reaplog_connected",
+            "1 while connected to the receiver.",
+            "gauge",
+            u64::from(o.connected.load(Ordering::Relaxed)),
+        ),
+    ];
+    for (name, help, kind, v) in gauges {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+        );
+    }
+    let last = get(&stats.checkpoint.last_store_unix);
+    let age = if last == 0 {
+        -1.0
+    } else {
+        unix_now().saturating_sub(last) as f64
+    };
+    let _ = writeln!(
+        out,
+        "# HELP reaplog_checkpoint_age_seconds Seconds since the last checkpoint store (-1: none yet).\n# TYPE reaplog_checkpoint_age_seconds gauge\nreaplog_checkpoint_age_seconds {age}"
+    );
+    let _ = writeln!(
+        out,
+        "# HELP reaplog_file_lag_bytes Bytes in a file after the relay's read position.\n# TYPE reaplog_file_lag_bytes gauge"
+    );
+    for (path, offset) in r.offsets() {
+        if let Ok(meta) = std::fs::metadata(&*path) {
+            let lag = meta.len().saturating_sub(offset);
+            let _ = writeln!(
+                out,
+                "reaplog_file_lag_bytes{{path=\"{}\"}} {lag}",
+                escape_path(&path)
+            );
+        }
+    }
+    out
+}
+
+/// Label values escape `\`, `"` and newlines (Prometheus text format).
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn escape_path(p: &Path) -> String {
+    escape(&p.to_string_lossy())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_label_values() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn renders_counters_and_routes_requests() {
+        let stats = Stats::default();
+        stats.output.messages_sent.store(7, Ordering::Relaxed);
+        stats.reader.messages_shipped.store(9, Ordering::Relaxed);
+        let text = render(&stats);
+        assert!(text.contains("reaplog_messages_sent_total 7\n"), "{text}");
+        assert!(text.contains("reaplog_messages_in_flight 2\n"), "{text}");
+        assert!(
+            text.contains("reaplog_checkpoint_age_seconds -1\n"),
+            "{text}"
+        );
+        assert_eq!(route(b"GET /healthz HTTP/1.1\r\n\r\n", &stats).0, "200 OK");
+        assert_eq!(
+            route(b"GET /readyz HTTP/1.1\r\n\r\n", &stats).0,
+            "503 Service Unavailable"
+        );
+        assert_eq!(
+            route(b"POST /metrics HTTP/1.1\r\n\r\n", &stats).0,
+            "405 Method Not Allowed"
+        );
+        assert_eq!(
+            route(b"GET /nope HTTP/1.1\r\n\r\n", &stats).0,
+            "404 Not Found"
+        );
+    }
+}

@@ -1,0 +1,224 @@
+//! Operating the relay: Prometheus metrics that match what was sent,
+//! `/readyz` that follows the receiver, and SIGHUP reloads (a new source is
+//! picked up; an invalid file is rejected and the running config stays).
+
+mod relay_support;
+mod support;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use relay_support::{append, Relay};
+use support::certs::{TestPki, SERVER_NAME};
+use support::rsyslog::{Input, Options, Rsyslog};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// GET `path` from 127.0.0.1:`port`: (status code, body).
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let code = text.split(' ').nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n")?.1.to_owned();
+    Some((code, body))
+}
+
+/// The value of the first sample of `metric` whose line contains `label`.
+fn sample(body: &str, metric: &str, label: &str) -> Option<f64> {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| l.starts_with(metric) && l.contains(label))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+struct Setup {
+    tmp: tempfile::TempDir,
+    pki: TestPki,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let tmp = tempfile::tempdir().unwrap();
+        let pki_dir = tmp.path().join("pki");
+        fs::create_dir_all(&pki_dir).unwrap();
+        let pki = TestPki::new(&pki_dir);
+        Setup { tmp, pki }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    /// A config with plain sources over the given glob patterns.
+    fn config(&self, port: u16, patterns: &[&str], metrics_port: Option<u16>) -> String {
+        let mut text = format!("state_dir = \"{}\"\n", self.path("state").display());
+        if let Some(p) = metrics_port {
+            text.push_str(&format!("[metrics]\nlisten = \"127.0.0.1:{p}\"\n"));
+        }
+        for pattern in patterns {
+            text.push_str(&format!(
+                "[[source]]\npaths = [\"{}\"]\napp_name = \"app\"\nformat = \"json\"\npoll_interval = \"100ms\"\n",
+                self.path(pattern).display()
+            ));
+        }
+        text.push_str(&format!(
+            "[output]\ntype = \"tls\"\naddress = \"127.0.0.1:{port}\"\nca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\nserver_name = \"{SERVER_NAME}\"\n",
+            self.pki.ca.display(),
+            self.pki.client_cert.display(),
+            self.pki.client_key.display()
+        ));
+        text
+    }
+}
+
+fn lines(prefix: &str, range: std::ops::Range<usize>) -> String {
+    range
+        .map(|i| format!("{{\"severity\":\"INFO\",\"message\":\"id={prefix}-{i}\"}}\n"))
+        .collect()
+}
+
+fn signal(relay: &Relay, sig: i32) {
+    // SAFETY: kill(2) on the relay we started and have not reaped.
+    unsafe {
+        libc::kill(relay.pid() as i32, sig);
+    }
+}
+
+/// `/metrics` counts exactly the lines read and sent; `/healthz` is 200;
+/// `/readyz` is 200 while connected and 503 once the receiver is gone.
+#[test]
+fn metrics_match_the_lines_sent_and_readyz_follows_the_receiver() {
+    let s = Setup::new();
+    let mut rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&s.pki));
+    let metrics_port = support::free_port();
+    fs::create_dir_all(s.path("a")).unwrap();
+    append(&s.path("a/app.log"), &lines("a", 0..100));
+    let config = s.path("relay.toml");
+    fs::write(
+        &config,
+        s.config(rsyslog.port(), &["a/*.log"], Some(metrics_port)),
+    )
+    .unwrap();
+    let relay = Relay::start(support::reaplog_bin(), &config, &s.path("relay.stderr"));
+    rsyslog.wait_for(100, WAIT);
+
+    let mut body = String::new();
+    let counted = support::wait_until(WAIT, || {
+        body = get(metrics_port, "/metrics")
+            .map(|r| r.1)
+            .unwrap_or_default();
+        sample(&body, "reaplog_messages_sent_total", "") == Some(100.0)
+    });
+    assert!(
+        counted,
+        "messages_sent_total is not 100:\n{body}\n{}",
+        relay.log()
+    );
+    assert_eq!(
+        sample(&body, "reaplog_lines_read_total", "a/*.log"),
+        Some(100.0),
+        "{body}"
+    );
+    assert_eq!(
+        sample(&body, "reaplog_files_watched", ""),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(
+        sample(&body, "reaplog_messages_in_flight", ""),
+        Some(0.0),
+        "{body}"
+    );
+    assert_eq!(
+        sample(&body, "reaplog_lines_truncated_total", ""),
+        Some(0.0),
+        "{body}"
+    );
+    assert!(support::wait_until(WAIT, || {
+        let b = get(metrics_port, "/metrics")
+            .map(|r| r.1)
+            .unwrap_or_default();
+        sample(&b, "reaplog_file_lag_bytes", "app.log") == Some(0.0)
+            && sample(&b, "reaplog_checkpoint_age_seconds", "").is_some_and(|a| a >= 0.0)
+    }));
+    assert_eq!(get(metrics_port, "/healthz").map(|r| r.0), Some(200));
+    assert_eq!(get(metrics_port, "/readyz").map(|r| r.0), Some(200));
+
+    rsyslog.stop();
+    append(&s.path("a/app.log"), &lines("a", 100..101));
+    let unready = support::wait_until(WAIT, || {
+        get(metrics_port, "/readyz").map(|r| r.0) == Some(503)
+    });
+    assert!(
+        unready,
+        "/readyz stayed ready without a receiver\n{}",
+        relay.log()
+    );
+    assert_eq!(get(metrics_port, "/healthz").map(|r| r.0), Some(200));
+    rsyslog.restart();
+    let ready = support::wait_until(WAIT, || {
+        get(metrics_port, "/readyz").map(|r| r.0) == Some(200)
+    });
+    assert!(ready, "/readyz did not recover\n{}", relay.log());
+}
+
+/// SIGHUP with a config that adds a source: its files are shipped, and the
+/// old source keeps its position (nothing sent twice). SIGHUP with an
+/// invalid file: an error naming it, and the running config goes on.
+#[test]
+fn sighup_reloads_a_changed_source_and_rejects_an_invalid_file() {
+    let s = Setup::new();
+    let rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&s.pki));
+    fs::create_dir_all(s.path("a")).unwrap();
+    fs::create_dir_all(s.path("b")).unwrap();
+    append(&s.path("a/app.log"), &lines("a", 0..20));
+    append(&s.path("b/other.log"), &lines("b", 0..20));
+    let config = s.path("relay.toml");
+    fs::write(&config, s.config(rsyslog.port(), &["a/*.log"], None)).unwrap();
+    let relay = Relay::start(support::reaplog_bin(), &config, &s.path("relay.stderr"));
+    rsyslog.wait_for(20, WAIT);
+
+    fs::write(
+        &config,
+        s.config(rsyslog.port(), &["a/*.log", "b/*.log"], None),
+    )
+    .unwrap();
+    signal(&relay, libc::SIGHUP);
+    let got = rsyslog.wait_for(40, WAIT);
+    assert!(
+        relay.log().contains("configuration reloaded"),
+        "{}",
+        relay.log()
+    );
+
+    fs::write(&config, "state_dir = \"/x\"\n[[source]]\nbogus_key = 1\n").unwrap();
+    signal(&relay, libc::SIGHUP);
+    let rejected = support::wait_until(WAIT, || relay.log().contains("new config rejected"));
+    assert!(rejected, "{}", relay.log());
+    assert!(
+        relay.log().contains("bogus_key") && relay.log().contains("relay.toml"),
+        "{}",
+        relay.log()
+    );
+    append(&s.path("a/app.log"), &lines("a", 20..25));
+    append(&s.path("b/other.log"), &lines("b", 20..25));
+    let got_after = rsyslog.wait_for(50, WAIT);
+    assert!(got.len() <= got_after.len());
+    let mut ids: Vec<String> = got_after
+        .iter()
+        .filter_map(|r| relay_support::id_of(&r.msg))
+        .collect();
+    ids.sort();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!(before, ids.len(), "lines sent twice across the reload");
+    assert_eq!(ids.len(), 50);
+    assert!(Path::new(&s.path("state")).exists());
+}

@@ -487,3 +487,125 @@ async fn finish(wr: &mut WriteHalf<Pin<Box<dyn Stream>>>) -> Result<(), SessionE
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::fingerprint::{FileKey, Fingerprint};
+    use crate::relay::framing::write_octet_counted;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    /// A batch of `n` messages whose mark says `offset`.
+    fn batch(n: usize, offset: u64) -> Batch {
+        let mut b = Batch::default();
+        for i in 0..n {
+            write_octet_counted(&mut b.bytes, format!("<13>1 - - - - - - m{i}").as_bytes());
+        }
+        b.messages = n as u64;
+        let path: Arc<Path> = Arc::from(Path::new("/x.log"));
+        b.mark(
+            FileKey { dev: 1, ino: 2 },
+            Fingerprint::of_bytes(b"x"),
+            offset,
+            &path,
+        );
+        b
+    }
+
+    fn delivery() -> Delivery {
+        Delivery {
+            held: VecDeque::new(),
+            next_seq: 0,
+            acked_upto: 0,
+            sent_upto: 0,
+            closing: false,
+        }
+    }
+
+    fn session() -> Session {
+        Session {
+            txnr: 2,
+            in_flight: VecDeque::new(),
+            cursor: 0,
+            wbuf: Vec::new(),
+            wpos: 0,
+            rbuf: Vec::new(),
+            close_txnr: None,
+        }
+    }
+
+    /// Puts the server's answer `txnr rsp LEN text` in the read buffer.
+    fn answer(s: &mut Session, txnr: u32, text: &str) {
+        let data = text.as_bytes();
+        s.rbuf
+            .extend_from_slice(format!("{txnr} rsp {} ", data.len()).as_bytes());
+        s.rbuf.extend_from_slice(data);
+        s.rbuf.push(b'\n');
+    }
+
+    #[test]
+    fn marks_are_confirmed_in_batch_order_only_when_all_earlier_messages_are_answered() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stats = OutputStats::default();
+        let (mut d, mut s) = (delivery(), session());
+        d.take(batch(2, 10), &tx).ok();
+        d.take(batch(1, 20), &tx).ok();
+        d.fill(&mut s, 128, &stats);
+        assert_eq!(s.in_flight.len(), 3);
+        assert!(s
+            .wbuf
+            .starts_with(b"2 syslog 20 <13>1 - - - - - - m0\n3 syslog"));
+        // The second batch's message (txnr 4) is answered first: nothing confirmed.
+        answer(&mut s, 4, "200 OK");
+        assert!(matches!(d.answers(&mut s, &tx, &stats), Ok(false)));
+        assert!(rx.try_recv().is_err());
+        answer(&mut s, 2, "200 OK");
+        assert!(d.answers(&mut s, &tx, &stats).is_ok());
+        assert!(rx.try_recv().is_err(), "txnr 3 of batch 1 is unanswered");
+        answer(&mut s, 3, "200 OK");
+        assert!(d.answers(&mut s, &tx, &stats).is_ok());
+        let offsets: Vec<u64> = rx.try_iter().flatten().map(|m| m.offset).collect();
+        assert_eq!(offsets, [10, 20]);
+        assert!(d.held.is_empty() && s.in_flight.is_empty());
+    }
+
+    #[test]
+    fn a_500_answer_breaks_the_session_and_the_next_one_resends_from_the_first_unanswered() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stats = OutputStats::default();
+        let (mut d, mut s) = (delivery(), session());
+        d.take(batch(3, 30), &tx).ok();
+        d.fill(&mut s, 128, &stats);
+        answer(&mut s, 2, "200 OK");
+        assert!(d.answers(&mut s, &tx, &stats).is_ok());
+        answer(&mut s, 3, "500 queue full");
+        let err = d.answers(&mut s, &tx, &stats).err();
+        assert!(
+            matches!(err, Some(SessionEnd::Broken(SessionError::Refused { code: 500, ref text, txnr: 3 })) if text == "queue full")
+        );
+        assert!(rx.try_recv().is_err());
+        // A new session starts at the first unanswered message, in order.
+        let mut s = Session {
+            cursor: d.acked_upto,
+            ..session()
+        };
+        d.fill(&mut s, 128, &stats);
+        assert!(s
+            .wbuf
+            .starts_with(b"2 syslog 20 <13>1 - - - - - - m1\n3 syslog 20 <13>1 - - - - - - m2\n"));
+        assert_eq!(stats.resent_messages.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.messages_sent.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn the_window_bounds_the_commands_in_flight() {
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let stats = OutputStats::default();
+        let (mut d, mut s) = (delivery(), session());
+        d.take(batch(10, 1), &tx).ok();
+        d.fill(&mut s, 4, &stats);
+        assert_eq!(s.in_flight.len(), 4);
+        assert_eq!(s.cursor, 4);
+    }
+}

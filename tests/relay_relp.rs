@@ -320,6 +320,18 @@ fn tls_resend_window_loses_nothing_when_the_receiver_restarts() {
     assert!(t.lost.is_empty());
 }
 
+/// Plain `tcp` keeps the same resend window: receiver restarts cost
+/// duplicates, not lines.
+#[test]
+fn tcp_resend_window_loses_nothing_when_the_receiver_restarts() {
+    let t = survives_receiver_restarts(
+        Input::PlainTcp,
+        |_, port| format!("type = \"tcp\"\naddress = \"127.0.0.1:{port}\"\n"),
+        200_000,
+    );
+    assert!(t.lost.is_empty());
+}
+
 /// What a fake RELP server does with `syslog` commands.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Answer {

@@ -4,10 +4,12 @@
 //! A batch is the unit of confirmation: once the output has written and
 //! flushed all of `bytes`, every [`Mark`] in it is safe to checkpoint.
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::relay::fingerprint::{FileKey, Fingerprint};
+use crate::relay::framing::parse_frame;
 
 /// A run of encoded RFC 5425 frames and the offsets they complete.
 #[derive(Debug, Default)]
@@ -77,5 +79,49 @@ impl Batch {
     /// Nothing to write and nothing to confirm.
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty() && self.marks.is_empty()
+    }
+
+    /// The SYSLOG-MSGs of `bytes` (octet-counted frames, as the reader
+    /// writes them), as byte ranges without the MSG-LEN prefix. Stops at the
+    /// first byte that does not start a frame; `bytes` never holds one.
+    pub fn message_ranges(&self) -> Vec<Range<usize>> {
+        let mut ranges = Vec::with_capacity(self.messages as usize);
+        let mut pos = 0;
+        while let Ok(Some((msg, used))) = parse_frame(&self.bytes[pos..], usize::MAX) {
+            let start = pos + used - msg.len();
+            ranges.push(start..pos + used);
+            pos += used;
+        }
+        debug_assert_eq!(pos, self.bytes.len(), "batch bytes are whole frames");
+        ranges
+    }
+
+    /// Gives back unused capacity when the batch is mostly empty: a batch
+    /// the output holds for confirmation then costs what it carries, not
+    /// the reader's full batch size.
+    pub fn shrink_if_sparse(&mut self) {
+        if self.bytes.len() < self.bytes.capacity() / 4 {
+            self.bytes.shrink_to_fit();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::framing::write_octet_counted;
+
+    #[test]
+    fn message_ranges_strip_the_octet_count() {
+        let mut b = Batch::default();
+        write_octet_counted(&mut b.bytes, b"<13>1 - - - - - - a");
+        write_octet_counted(&mut b.bytes, b"<13>1 - - - - - - bc");
+        b.messages = 2;
+        let got: Vec<&[u8]> = b
+            .message_ranges()
+            .into_iter()
+            .map(|r| &b.bytes[r])
+            .collect();
+        assert_eq!(got, [&b"<13>1 - - - - - - a"[..], b"<13>1 - - - - - - bc"]);
     }
 }

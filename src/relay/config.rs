@@ -197,6 +197,13 @@ pub enum Output {
         server_name: Option<String>,
         #[serde(default = "default_max_message_size")]
         max_message_size: usize,
+        /// Bytes of written batches kept for a resend after a broken
+        /// connection (see [`ResendWindow`]).
+        #[serde(default = "default_resend_window_bytes")]
+        resend_window_bytes: usize,
+        /// Age after which a written batch is confirmed on a healthy connection.
+        #[serde(default = "default_resend_window_time", deserialize_with = "duration")]
+        resend_window_time: Duration,
     },
     /// Octet-counted RFC 5424 over plain TCP: no encryption, no
     /// authentication. For tests and trusted loopback only.
@@ -205,12 +212,57 @@ pub enum Output {
         address: String,
         #[serde(default = "default_max_message_size")]
         max_message_size: usize,
+        /// Bytes of written batches kept for a resend after a broken
+        /// connection (see [`ResendWindow`]).
+        #[serde(default = "default_resend_window_bytes")]
+        resend_window_bytes: usize,
+        /// Age after which a written batch is confirmed on a healthy connection.
+        #[serde(default = "default_resend_window_time", deserialize_with = "duration")]
+        resend_window_time: Duration,
+    },
+    /// RELP (rsyslog's imrelp), plain or inside TLS: every message is
+    /// acknowledged by the server before its offset is confirmed.
+    Relp {
+        #[serde(deserialize_with = "expanded")]
+        address: String,
+        /// RELP inside TLS; then `ca_file` is required, and the other keys
+        /// mean what they mean for `type = "tls"`.
+        #[serde(default)]
+        tls: bool,
+        #[serde(default, deserialize_with = "expanded_opt_path")]
+        ca_file: Option<PathBuf>,
+        #[serde(default, deserialize_with = "expanded_opt_path")]
+        cert_file: Option<PathBuf>,
+        #[serde(default, deserialize_with = "expanded_opt_path")]
+        key_file: Option<PathBuf>,
+        #[serde(default, deserialize_with = "expanded_opt")]
+        server_name: Option<String>,
+        /// Commands sent and not yet answered, at most (rsyslog's omrelp
+        /// default is 128 too).
+        #[serde(default = "default_relp_window")]
+        window: usize,
+        #[serde(default = "default_max_message_size")]
+        max_message_size: usize,
     },
     /// Frames on standard output, one per line: debugging and the demo.
     Stdout {
         #[serde(default = "default_max_message_size")]
         max_message_size: usize,
     },
+}
+
+/// The resend window of the stream outputs (`tls`, `tcp`): RFC 5425 has no
+/// acknowledgement, so the most recent written batches stay in memory and are
+/// written again after a reconnect. A batch is confirmed once it leaves the
+/// window (README.delivery.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResendWindow {
+    /// Bytes of written batches kept; a batch pushed out by newer data
+    /// written on the same healthy connection is confirmed.
+    pub bytes: usize,
+    /// A batch this old is confirmed if the connection is still healthy and
+    /// the peer's TCP has acknowledged every byte.
+    pub time: Duration,
 }
 
 impl Output {
@@ -223,9 +275,46 @@ impl Output {
             | Output::Tcp {
                 max_message_size, ..
             }
+            | Output::Relp {
+                max_message_size, ..
+            }
             | Output::Stdout { max_message_size } => *max_message_size,
         }
     }
+
+    /// The resend window of `tls` and `tcp`; `None` for the others.
+    pub fn resend_window(&self) -> Option<ResendWindow> {
+        match self {
+            Output::Tls {
+                resend_window_bytes,
+                resend_window_time,
+                ..
+            }
+            | Output::Tcp {
+                resend_window_bytes,
+                resend_window_time,
+                ..
+            } => Some(ResendWindow {
+                bytes: *resend_window_bytes,
+                time: *resend_window_time,
+            }),
+            Output::Relp { .. } | Output::Stdout { .. } => None,
+        }
+    }
+}
+
+/// What one loopback connection holds when its receiver stops reading:
+/// measured ~4.4 MiB (the sender's autotuned send buffer, tcp_wmem max 4 MiB,
+/// plus what the receiver's buffer took); twice that, for the receiver's own
+/// read buffers and a remote link with larger buffers.
+fn default_resend_window_bytes() -> usize {
+    8 * 1024 * 1024
+}
+fn default_resend_window_time() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_relp_window() -> usize {
+    128
 }
 
 fn default_partial_line_timeout() -> Duration {

@@ -346,8 +346,9 @@ impl Rsyslog {
     /// enough to poll while a benchmark pushes many thousands. `jsonf`
     /// escapes newlines inside values, so every newline ends one record.
     pub fn count(&self) -> usize {
-        fs::read(self.output_path())
-            .map_or(0, |bytes| bytes.iter().filter(|&&b| b == b'\n').count())
+        // memchr is optimised even in test builds: a 100 MB file takes
+        // milliseconds, not the second a debug-built byte loop takes.
+        fs::read(self.output_path()).map_or(0, |bytes| memchr::memchr_iter(b'\n', &bytes).count())
     }
 
     /// Polls until at least `count` messages arrived and returns them all;

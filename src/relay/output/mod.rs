@@ -1,32 +1,72 @@
 //! Outputs: write batches to the receiver, reconnect with backoff, and report
 //! what is confirmed.
 //!
-//! The loop is the same for every transport: take the next batch, make sure a
-//! connection is up, write the whole batch and flush it, then send the batch's
-//! marks to the checkpoint writer. A batch that fails half-way is written again
-//! in full on the next connection: a broken connection yields duplicates, never
-//! a gap. With plain RFC 5425 there is no application acknowledgement, so
-//! "confirmed" means written and flushed into the kernel (README, guarantees).
+//! Two delivery disciplines over the same transports ([`tls`], [`tcp`],
+//! [`stdout`]):
+//!
+//! * [`stream`] (RFC 5425 over `tls` or `tcp`, and `stdout`): batches are
+//!   written and flushed; the most recent ones stay in a bounded resend
+//!   window and are written again after a reconnect. A batch is confirmed
+//!   when it leaves the window (README.delivery.md).
+//! * [`relp`]: every message is answered by the server; a batch is
+//!   confirmed once all its messages and all earlier ones are.
+//!
+//! Either way, confirmed marks go to the checkpoint writer in batch order.
 
+pub mod relp;
 pub mod stdout;
+pub mod stream;
 pub mod tcp;
 pub mod tls;
 
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 use crate::relay::batch::{Batch, Mark};
-use crate::relay::config::Output;
+use crate::relay::config::{Output, ResendWindow};
 
 /// A connected byte stream to the receiver.
-pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {
+    /// The TCP socket underneath, if there is one.
+    fn tcp_fd(&self) -> Option<RawFd>;
+}
+
+impl Stream for tokio::net::TcpStream {
+    fn tcp_fd(&self) -> Option<RawFd> {
+        Some(self.as_raw_fd())
+    }
+}
+
+impl Stream for tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    fn tcp_fd(&self) -> Option<RawFd> {
+        Some(self.get_ref().0.as_raw_fd())
+    }
+}
+
+impl Stream for stdout::StdoutStream {
+    fn tcp_fd(&self) -> Option<RawFd> {
+        None
+    }
+}
+
+/// Bytes written to `stream` that the peer's TCP has not acknowledged yet
+/// (SIOCOUTQ); `None` without a TCP socket or when the kernel will not say.
+pub fn unacknowledged_bytes(stream: &dyn Stream) -> Option<usize> {
+    let fd = stream.tcp_fd()?;
+    let mut pending: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (== TIOCOUTQ) on a TCP socket writes one int to the
+    // pointer, which points to a live c_int; `fd` is open while `stream` lives.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut pending as *mut libc::c_int) };
+    (rc == 0).then(|| usize::try_from(pending).unwrap_or(0))
+}
 
 /// An error while setting up or using an output, naming the peer or file.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +85,8 @@ pub enum OutputError {
     },
     #[error("output.address {address:?}: {reason}")]
     Address { address: String, reason: String },
+    #[error("output.{key}: {reason}")]
+    Config { key: &'static str, reason: String },
     #[error("TLS setup: {0}")]
     Tls(String),
     #[error("{peer}: {stage}: {source}")]
@@ -58,7 +100,13 @@ pub enum OutputError {
 /// Counters the output keeps (read by metrics and the tests).
 #[derive(Debug, Default)]
 pub struct OutputStats {
+    /// Messages written for the first time.
     pub messages_sent: AtomicU64,
+    /// Messages written again after a broken connection or a refusal.
+    pub resent_messages: AtomicU64,
+    /// Messages written and not yet confirmed (RELP: unanswered commands;
+    /// tls/tcp: messages in the resend window).
+    pub in_flight: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub batches_sent: AtomicU64,
     pub send_errors: AtomicU64,
@@ -67,17 +115,55 @@ pub struct OutputStats {
 }
 
 /// Opens connections to one configured receiver.
-pub enum Connector {
+pub enum Transport {
     Tls(tls::TlsConnector),
     Tcp(tcp::TcpConnector),
     Stdout,
+}
+
+impl Transport {
+    /// Who we talk to, for log lines.
+    pub fn peer(&self) -> &str {
+        match self {
+            Transport::Tls(c) => c.address(),
+            Transport::Tcp(c) => c.address(),
+            Transport::Stdout => "stdout",
+        }
+    }
+
+    async fn connect(&self) -> Result<Pin<Box<dyn Stream>>, OutputError> {
+        match self {
+            Transport::Tls(c) => c.connect().await,
+            Transport::Tcp(c) => c.connect().await,
+            Transport::Stdout => Ok(Box::pin(stdout::StdoutStream::new())),
+        }
+    }
+
+    /// stdout is not a connection: it has nothing to probe.
+    fn can_probe(&self) -> bool {
+        !matches!(self, Transport::Stdout)
+    }
+}
+
+/// How batches are confirmed.
+enum Delivery {
+    /// Written and flushed, then kept in the resend window (none for stdout).
+    Stream(Option<ResendWindow>),
+    Relp(relp::Settings),
+}
+
+/// The configured output: a transport and a delivery discipline.
+pub struct Connector {
+    transport: Transport,
+    delivery: Delivery,
 }
 
 impl Connector {
     /// Builds the connector for `[output]`, reading certificates now so that
     /// a bad file is reported at start-up, not at the first connection.
     pub fn from_config(output: &Output) -> Result<Connector, OutputError> {
-        Ok(match output {
+        let delivery = Delivery::Stream(output.resend_window());
+        let transport = match output {
             Output::Tls {
                 address,
                 ca_file,
@@ -85,38 +171,100 @@ impl Connector {
                 key_file,
                 server_name,
                 ..
-            } => Connector::Tls(tls::TlsConnector::new(
+            } => Transport::Tls(tls::TlsConnector::new(
                 address,
                 ca_file,
                 cert_file.as_deref().zip(key_file.as_deref()),
                 server_name.as_deref(),
             )?),
-            Output::Tcp { address, .. } => Connector::Tcp(tcp::TcpConnector::new(address)?),
-            Output::Stdout { .. } => Connector::Stdout,
+            Output::Tcp { address, .. } => Transport::Tcp(tcp::TcpConnector::new(address)?),
+            Output::Stdout { .. } => Transport::Stdout,
+            Output::Relp { .. } => return relp_connector(output),
+        };
+        if let Some(w) = output.resend_window() {
+            if w.bytes == 0 {
+                return Err(OutputError::Config {
+                    key: "resend_window_bytes",
+                    reason:
+                        "must be at least 1 (a window of 0 would lose a broken connection's data)"
+                            .into(),
+                });
+            }
+        }
+        Ok(Connector {
+            transport,
+            delivery,
         })
     }
 
     /// Who we talk to, for log lines.
     pub fn peer(&self) -> &str {
-        match self {
-            Connector::Tls(c) => c.address(),
-            Connector::Tcp(c) => c.address(),
-            Connector::Stdout => "stdout",
-        }
+        self.transport.peer()
     }
+}
 
-    async fn connect(&self) -> Result<Pin<Box<dyn Stream>>, OutputError> {
-        match self {
-            Connector::Tls(c) => c.connect().await,
-            Connector::Tcp(c) => c.connect().await,
-            Connector::Stdout => Ok(Box::pin(stdout::StdoutStream::new())),
+/// `type = "relp"`: RELP over TLS (the same rustls client as `tls`) or
+/// plain TCP.
+fn relp_connector(output: &Output) -> Result<Connector, OutputError> {
+    let Output::Relp {
+        address,
+        tls,
+        ca_file,
+        cert_file,
+        key_file,
+        server_name,
+        window,
+        ..
+    } = output
+    else {
+        return Err(OutputError::Config {
+            key: "type",
+            reason: "not relp".into(),
+        });
+    };
+    if *window == 0 || *window > 1_000_000 {
+        return Err(OutputError::Config {
+            key: "window",
+            reason: format!("{window}: must be from 1 to 1000000"),
+        });
+    }
+    let bad = |key, reason: &str| OutputError::Config {
+        key,
+        reason: reason.to_owned(),
+    };
+    let transport = if *tls {
+        let ca: &PathBuf = ca_file
+            .as_ref()
+            .ok_or_else(|| bad("ca_file", "required with tls = true"))?;
+        if cert_file.is_some() != key_file.is_some() {
+            return Err(bad(
+                "cert_file",
+                "cert_file and key_file go together (mutual TLS): set both or neither",
+            ));
         }
-    }
-
-    /// stdout is not a connection: it has nothing to probe.
-    fn can_probe(&self) -> bool {
-        !matches!(self, Connector::Stdout)
-    }
+        Transport::Tls(tls::TlsConnector::new(
+            address,
+            ca,
+            cert_file.as_deref().zip(key_file.as_deref()),
+            server_name.as_deref(),
+        )?)
+    } else {
+        for (key, set) in [
+            ("ca_file", ca_file.is_some()),
+            ("cert_file", cert_file.is_some()),
+            ("key_file", key_file.is_some()),
+            ("server_name", server_name.is_some()),
+        ] {
+            if set {
+                return Err(bad(key, "only used with tls = true"));
+            }
+        }
+        Transport::Tcp(tcp::TcpConnector::new(address)?)
+    };
+    Ok(Connector {
+        transport,
+        delivery: Delivery::Relp(relp::Settings { window: *window }),
+    })
 }
 
 /// Capped exponential backoff with jitter, so that a fleet of relays does
@@ -162,115 +310,108 @@ impl Backoff {
 }
 
 /// Delivers batches until the reader closes the channel, then closes the
-/// connection cleanly (TLS close_notify). Confirmed marks go to `acks` in
-/// batch order.
+/// connection cleanly. Confirmed marks go to `acks` in batch order.
 pub async fn run(
     connector: Connector,
-    mut batches: mpsc::Receiver<Batch>,
+    batches: mpsc::Receiver<Batch>,
     acks: std::sync::mpsc::Sender<Vec<Mark>>,
     stats: Arc<OutputStats>,
 ) {
-    let mut conn: Option<Pin<Box<dyn Stream>>> = None;
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(30));
-    while let Some(batch) = batches.recv().await {
-        if !batch.bytes.is_empty() {
-            deliver(&connector, &mut conn, &batch.bytes, &mut backoff, &stats).await;
-            stats
-                .messages_sent
-                .fetch_add(batch.messages, Ordering::Relaxed);
-            stats.batches_sent.fetch_add(1, Ordering::Relaxed);
+    match connector.delivery {
+        Delivery::Stream(window) => {
+            stream::run(connector.transport, window, batches, acks, &stats).await
         }
-        if acks.send(batch.marks).is_err() {
-            tracing::error!("checkpoint writer is gone; stopping the output");
-            break;
+        Delivery::Relp(settings) => {
+            relp::run(connector.transport, settings, batches, acks, &stats).await
         }
     }
-    if let Some(mut c) = conn {
-        if let Err(e) = c.shutdown().await {
-            tracing::debug!(peer = connector.peer(), error = %e, "closing the connection");
-        }
-    }
-    stats.connected.store(false, Ordering::Relaxed);
-}
-
-/// Writes one batch, reconnecting until it is written and flushed.
-async fn deliver(
-    connector: &Connector,
-    conn: &mut Option<Pin<Box<dyn Stream>>>,
-    bytes: &[u8],
-    backoff: &mut Backoff,
-    stats: &OutputStats,
-) {
-    loop {
-        if let Some(c) = conn.as_mut() {
-            if connector.can_probe() && peer_has_closed(c).await {
-                tracing::warn!(
-                    peer = connector.peer(),
-                    "receiver closed the connection; reconnecting"
-                );
-                *conn = None;
-                stats.connected.store(false, Ordering::Relaxed);
-                continue;
-            }
-            match write_flush(c, bytes).await {
-                Ok(()) => {
-                    stats
-                        .bytes_sent
-                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                    backoff.reset();
-                    return;
-                }
-                Err(e) => {
-                    stats.send_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(peer = connector.peer(), error = %e, "write failed; the batch will be sent again on a new connection");
-                    *conn = None;
-                    stats.connected.store(false, Ordering::Relaxed);
-                }
-            }
-        }
-        match connector.connect().await {
-            Ok(c) => {
-                tracing::info!(peer = connector.peer(), "connected");
-                stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                stats.connected.store(true, Ordering::Relaxed);
-                *conn = Some(c);
-            }
-            Err(e) => {
-                stats.send_errors.fetch_add(1, Ordering::Relaxed);
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "cannot connect to the receiver");
-                tokio::time::sleep(delay).await;
-            }
-        }
-    }
-}
-
-async fn write_flush(c: &mut Pin<Box<dyn Stream>>, bytes: &[u8]) -> io::Result<()> {
-    c.write_all(bytes).await?;
-    c.flush().await
-}
-
-/// A syslog receiver never sends application data, so anything readable on
-/// the connection is an EOF, an error, or TLS housekeeping (session tickets,
-/// close_notify) that the TLS layer consumes. Checking before each batch
-/// catches a receiver that went away while we were idle, before we write
-/// into a dead socket.
-async fn peer_has_closed(c: &mut Pin<Box<dyn Stream>>) -> bool {
-    let mut scratch = [0u8; 256];
-    loop {
-        // Timeout polls the read once before looking at the (zero) deadline.
-        match tokio::time::timeout(Duration::ZERO, c.read(&mut scratch)).await {
-            Err(_elapsed) => return false,
-            Ok(Ok(0)) => return true,
-            Ok(Ok(_)) => continue,
-            Ok(Err(_)) => return true,
-        }
-    }
+    stats
+        .connected
+        .store(false, std::sync::atomic::Ordering::Relaxed);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::relay::config::Config;
+
+    fn output(body: &str) -> Result<Output, String> {
+        let text = format!(
+            "state_dir = \"/var/lib/reaplog\"\n[[source]]\npaths = [\"/var/log/app/*.log\"]\napp_name = \"app\"\n[output]\n{body}"
+        );
+        Config::parse(&text).map(|c| c.output)
+    }
+
+    #[test]
+    fn relp_defaults_to_plain_tcp_and_a_window_of_128() {
+        let o = output("type = \"relp\"\naddress = \"rsyslog:2514\"").unwrap();
+        let Output::Relp {
+            tls,
+            window,
+            max_message_size,
+            ..
+        } = &o
+        else {
+            panic!("{o:?}");
+        };
+        assert_eq!((*tls, *window, *max_message_size), (false, 128, 8096));
+        let c = Connector::from_config(&o).unwrap();
+        assert!(matches!(c.transport, Transport::Tcp(_)));
+        assert!(matches!(
+            c.delivery,
+            Delivery::Relp(relp::Settings { window: 128 })
+        ));
+    }
+
+    #[test]
+    fn relp_over_tls_needs_a_ca_file_and_plain_relp_rejects_tls_keys() {
+        let o = output("type = \"relp\"\naddress = \"rsyslog:2514\"\ntls = true").unwrap();
+        let err = Connector::from_config(&o).err().unwrap().to_string();
+        assert!(err.contains("output.ca_file"), "{err}");
+        let o =
+            output("type = \"relp\"\naddress = \"rsyslog:2514\"\nca_file = \"/ca.pem\"").unwrap();
+        let err = Connector::from_config(&o).err().unwrap().to_string();
+        assert!(
+            err.contains("ca_file") && err.contains("tls = true"),
+            "{err}"
+        );
+        let o = output("type = \"relp\"\naddress = \"rsyslog:2514\"\nwindow = 0").unwrap();
+        let err = Connector::from_config(&o).err().unwrap().to_string();
+        assert!(err.contains("output.window"), "{err}");
+    }
+
+    #[test]
+    fn relp_rejects_unknown_keys() {
+        let err = output("type = \"relp\"\naddress = \"rsyslog:2514\"\nwindw = 5").unwrap_err();
+        assert!(err.contains("windw"), "{err}");
+    }
+
+    #[test]
+    fn stream_outputs_take_resend_window_keys_with_measured_defaults() {
+        let o = output("type = \"tcp\"\naddress = \"rsyslog:514\"").unwrap();
+        assert_eq!(
+            o.resend_window(),
+            Some(ResendWindow {
+                bytes: 8 * 1024 * 1024,
+                time: Duration::from_secs(10)
+            })
+        );
+        let o = output(
+            "type = \"tcp\"\naddress = \"rsyslog:514\"\nresend_window_bytes = 1000\nresend_window_time = \"250ms\"",
+        )
+        .unwrap();
+        assert_eq!(
+            o.resend_window(),
+            Some(ResendWindow {
+                bytes: 1000,
+                time: Duration::from_millis(250)
+            })
+        );
+        let o =
+            output("type = \"tcp\"\naddress = \"rsyslog:514\"\nresend_window_bytes = 0").unwrap();
+        assert!(Connector::from_config(&o).is_err());
+        assert_eq!(output("type = \"stdout\"").unwrap().resend_window(), None);
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_with_jitter_in_the_upper_half() {

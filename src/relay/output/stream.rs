@@ -1,0 +1,448 @@
+//! Stream delivery (RFC 5425 over `tls` or `tcp`, and `stdout`): write and
+//! flush each batch, keep the most recent ones in a resend window, write the
+//! whole window again after a reconnect.
+//!
+//! RFC 5425 has no acknowledgement: a flushed batch may still sit in our
+//! send buffer, the receiver's receive buffer or the receiver's memory when
+//! the connection breaks. So a written batch is confirmed (its marks go to
+//! the checkpoint writer) only when it leaves the window:
+//!
+//! * pushed out: newer batches written on the same healthy connection hold
+//!   more than `resend_window_bytes`;
+//! * aged out: it is older than `resend_window_time`, the connection still
+//!   looks healthy and the peer's TCP acknowledged every byte (SIOCOUTQ = 0);
+//! * clean shutdown: close_notify sent and the peer closed its side (it has
+//!   read everything before our close).
+//!
+//! After a reconnect, the window is written first, in order: duplicates are
+//! bounded by the window, and nothing the window still holds can be lost.
+//! Memory: the window (at most `resend_window_bytes` plus one batch).
+//! stdout has no window: a batch is confirmed once written and flushed.
+
+use std::collections::VecDeque;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{unacknowledged_bytes, Backoff, OutputStats, Stream, Transport};
+use crate::relay::batch::{Batch, Mark};
+use crate::relay::config::ResendWindow;
+
+/// How long a clean shutdown waits for the receiver to close its side.
+const PEER_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often an aged batch is looked at again while the peer's TCP still
+/// has unacknowledged bytes.
+const AGE_RECHECK: Duration = Duration::from_millis(200);
+
+/// A written batch not yet confirmed.
+struct Kept {
+    batch: Batch,
+    written: Instant,
+}
+
+/// The resend window: written batches, oldest first.
+///
+/// Invariant: `bytes` is the sum of `batch.bytes.len()` over `kept`.
+pub struct Window {
+    kept: VecDeque<Kept>,
+    bytes: usize,
+    limit: ResendWindow,
+}
+
+impl Window {
+    pub fn new(limit: ResendWindow) -> Window {
+        Window {
+            kept: VecDeque::new(),
+            bytes: 0,
+            limit,
+        }
+    }
+
+    /// Adds a batch just written; returns the batches it pushes out (to confirm).
+    pub fn push(&mut self, mut batch: Batch, now: Instant) -> Vec<Batch> {
+        batch.shrink_if_sparse();
+        self.bytes += batch.bytes.len();
+        self.kept.push_back(Kept {
+            batch,
+            written: now,
+        });
+        let mut out = Vec::new();
+        // The newest batch always stays: it is the one most at risk.
+        while self.bytes > self.limit.bytes && self.kept.len() > 1 {
+            out.extend(self.pop());
+        }
+        out
+    }
+
+    /// Batches older than the time bound (to confirm while the connection
+    /// is healthy and drained).
+    pub fn aged(&mut self, now: Instant) -> Vec<Batch> {
+        let mut out = Vec::new();
+        while self
+            .kept
+            .front()
+            .is_some_and(|k| now.saturating_duration_since(k.written) >= self.limit.time)
+        {
+            out.extend(self.pop());
+        }
+        out
+    }
+
+    /// When the oldest batch ages out.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.kept.front().map(|k| k.written + self.limit.time)
+    }
+
+    /// Everything (a clean shutdown).
+    pub fn drain(&mut self) -> Vec<Batch> {
+        self.bytes = 0;
+        self.kept.drain(..).map(|k| k.batch).collect()
+    }
+
+    pub fn messages(&self) -> u64 {
+        self.kept.iter().map(|k| k.batch.messages).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+
+    fn pop(&mut self) -> Option<Batch> {
+        let k = self.kept.pop_front()?;
+        self.bytes -= k.batch.bytes.len();
+        Some(k.batch)
+    }
+}
+
+/// The connection and the window that outlives it.
+struct Link<'a> {
+    transport: Transport,
+    conn: Option<Pin<Box<dyn Stream>>>,
+    window: Option<Window>,
+    backoff: Backoff,
+    stats: &'a OutputStats,
+    acks: std::sync::mpsc::Sender<Vec<Mark>>,
+}
+
+/// The checkpoint writer is gone: nothing can be confirmed any more.
+struct AcksGone;
+
+/// Delivers batches until the reader closes the channel, then closes cleanly.
+pub async fn run(
+    transport: Transport,
+    window: Option<ResendWindow>,
+    mut batches: mpsc::Receiver<Batch>,
+    acks: std::sync::mpsc::Sender<Vec<Mark>>,
+    stats: &OutputStats,
+) {
+    let mut link = Link {
+        transport,
+        conn: None,
+        window: window.map(Window::new),
+        backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(30)),
+        stats,
+        acks,
+    };
+    if link.serve(&mut batches).await.is_err() {
+        tracing::error!("checkpoint writer is gone; stopping the output");
+        return;
+    }
+    link.close().await;
+}
+
+impl Link<'_> {
+    async fn serve(&mut self, batches: &mut mpsc::Receiver<Batch>) -> Result<(), AcksGone> {
+        let mut recheck: Option<Instant> = None;
+        loop {
+            let deadline = recheck.or_else(|| self.window.as_ref()?.next_deadline());
+            let age_check = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                b = batches.recv() => match b {
+                    Some(batch) => self.deliver(batch).await?,
+                    None => return Ok(()),
+                },
+                () = age_check, if self.conn.is_some() => {
+                    recheck = self.age_out().await?;
+                }
+            }
+        }
+    }
+
+    /// Confirms aged batches if the connection is healthy and drained;
+    /// returns when to look again if it is not drained yet.
+    async fn age_out(&mut self) -> Result<Option<Instant>, AcksGone> {
+        let Some(c) = self.conn.as_mut() else {
+            return Ok(None);
+        };
+        if peer_has_closed(c).await {
+            // Idle with unconfirmed batches: reconnect and resend them now,
+            // not when the next batch comes.
+            self.broken("receiver closed the connection");
+            self.ensure_connected().await;
+            return Ok(None);
+        }
+        if unacknowledged_bytes(&**c) != Some(0) {
+            return Ok(Some(Instant::now() + AGE_RECHECK));
+        }
+        let aged = self
+            .window
+            .as_mut()
+            .map(|w| w.aged(Instant::now()))
+            .unwrap_or_default();
+        self.confirm(aged)?;
+        Ok(None)
+    }
+
+    /// Writes one batch (reconnecting and resending the window as needed),
+    /// then keeps it in the window or confirms it.
+    async fn deliver(&mut self, batch: Batch) -> Result<(), AcksGone> {
+        if !batch.bytes.is_empty() {
+            self.write_batch(&batch.bytes).await;
+            self.stats
+                .messages_sent
+                .fetch_add(batch.messages, Ordering::Relaxed);
+            self.stats.batches_sent.fetch_add(1, Ordering::Relaxed);
+        }
+        let confirmed = match self.window.as_mut() {
+            // An empty batch behind nothing unconfirmed needs no window.
+            Some(w) if !(batch.bytes.is_empty() && w.is_empty()) => w.push(batch, Instant::now()),
+            _ => vec![batch],
+        };
+        self.confirm(confirmed)?;
+        let in_window = self.window.as_ref().map_or(0, Window::messages);
+        self.stats.in_flight.store(in_window, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn confirm(&self, batches: Vec<Batch>) -> Result<(), AcksGone> {
+        for b in batches {
+            self.acks.send(b.marks).map_err(|_| AcksGone)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` and flushes, reconnecting until that worked.
+    async fn write_batch(&mut self, bytes: &[u8]) {
+        loop {
+            self.ensure_connected().await;
+            let Some(c) = self.conn.as_mut() else {
+                continue;
+            };
+            if self.transport.can_probe() && peer_has_closed(c).await {
+                self.broken("receiver closed the connection");
+                continue;
+            }
+            match write_flush(c, bytes).await {
+                Ok(()) => {
+                    self.stats
+                        .bytes_sent
+                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    self.backoff.reset();
+                    return;
+                }
+                Err(e) => {
+                    self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(peer = self.transport.peer(), error = %e, "write failed; the window and the batch will be sent again on a new connection");
+                    self.conn = None;
+                    self.stats.connected.store(false, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    fn broken(&mut self, why: &str) {
+        tracing::warn!(peer = self.transport.peer(), why, "reconnecting");
+        self.conn = None;
+        self.stats.connected.store(false, Ordering::Relaxed);
+    }
+
+    /// Connects (with backoff) and writes the whole window again, in order.
+    async fn ensure_connected(&mut self) {
+        while self.conn.is_none() {
+            let mut c = match self.transport.connect().await {
+                Ok(c) => c,
+                Err(e) => {
+                    self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
+                    let delay = self.backoff.next_delay();
+                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "cannot connect to the receiver");
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+            };
+            self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+            let (resend, messages) = self
+                .window
+                .as_ref()
+                .map_or((0, 0), |w| (w.kept.len(), w.messages()));
+            tracing::info!(
+                peer = self.transport.peer(),
+                resend_batches = resend,
+                resend_messages = messages,
+                "connected"
+            );
+            match self.resend(&mut c).await {
+                Ok(()) => {
+                    self.stats
+                        .resent_messages
+                        .fetch_add(messages, Ordering::Relaxed);
+                    self.stats.connected.store(true, Ordering::Relaxed);
+                    self.conn = Some(c);
+                }
+                Err(e) => {
+                    self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
+                    let delay = self.backoff.next_delay();
+                    tracing::warn!(peer = self.transport.peer(), error = %e, retry_in_ms = delay.as_millis() as u64, "resending the window failed");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    async fn resend(&mut self, c: &mut Pin<Box<dyn Stream>>) -> io::Result<()> {
+        let Some(w) = self.window.as_mut() else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        for k in w.kept.iter_mut() {
+            c.write_all(&k.batch.bytes).await?;
+            // Written on this connection: its age starts again.
+            k.written = now;
+        }
+        c.flush().await
+    }
+
+    /// The reader is done: make sure the window reached a live connection,
+    /// send close_notify, and confirm the window once the peer closed too.
+    async fn close(mut self) {
+        if self.window.as_ref().is_some_and(|w| !w.is_empty()) {
+            self.ensure_connected().await;
+        }
+        let Some(mut c) = self.conn.take() else {
+            return;
+        };
+        if let Err(e) = c.shutdown().await {
+            tracing::warn!(peer = self.transport.peer(), error = %e, "closing the connection failed; the window is not confirmed (sent again after a restart)");
+            return;
+        }
+        if !self.transport.can_probe() {
+            return;
+        }
+        let peer = self.transport.peer().to_owned();
+        match tokio::time::timeout(PEER_CLOSE_TIMEOUT, read_to_eof(&mut c, &peer)).await {
+            Ok(true) => {
+                let all = self.window.as_mut().map(Window::drain).unwrap_or_default();
+                if self.confirm(all).is_err() {
+                    tracing::error!("checkpoint writer is gone before the final confirmation");
+                }
+            }
+            _ => tracing::warn!(
+                peer = self.transport.peer(),
+                "the receiver did not close its side; the last window is not confirmed (sent again after a restart)"
+            ),
+        }
+    }
+}
+
+async fn write_flush(c: &mut Pin<Box<dyn Stream>>, bytes: &[u8]) -> io::Result<()> {
+    c.write_all(bytes).await?;
+    c.flush().await
+}
+
+/// Reads until the peer closes: true when it closed with a FIN (after
+/// reading everything up to ours), false on a reset or another error.
+async fn read_to_eof(c: &mut Pin<Box<dyn Stream>>, peer: &str) -> bool {
+    let mut scratch = [0u8; 256];
+    loop {
+        match c.read(&mut scratch).await {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            // rsyslog's GnuTLS closes the socket without a close_notify of
+            // its own: rustls reports the plain TCP EOF as UnexpectedEof.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return true,
+            Err(e) => {
+                tracing::warn!(peer, error = %e, "waiting for the receiver to close");
+                return false;
+            }
+        }
+    }
+}
+
+/// A syslog receiver never sends application data, so anything readable on
+/// the connection is an EOF, an error, or TLS housekeeping (session tickets,
+/// close_notify) that the TLS layer consumes. Checking before each batch
+/// catches a receiver that went away while we were idle, before we write
+/// into a dead socket.
+async fn peer_has_closed(c: &mut Pin<Box<dyn Stream>>) -> bool {
+    let mut scratch = [0u8; 256];
+    loop {
+        // Timeout polls the read once before looking at the (zero) deadline.
+        match tokio::time::timeout(Duration::ZERO, c.read(&mut scratch)).await {
+            Err(_elapsed) => return false,
+            Ok(Ok(0)) => return true,
+            Ok(Ok(_)) => continue,
+            Ok(Err(_)) => return true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(len: usize) -> Batch {
+        Batch {
+            bytes: vec![b'x'; len],
+            marks: Vec::new(),
+            messages: 1,
+        }
+    }
+
+    fn window(bytes: usize) -> Window {
+        Window::new(ResendWindow {
+            bytes,
+            time: Duration::from_secs(10),
+        })
+    }
+
+    #[test]
+    fn newer_data_pushes_the_oldest_batches_out_in_order() {
+        let mut w = window(100);
+        let now = Instant::now();
+        assert!(w.push(batch(60), now).is_empty());
+        let out = w.push(batch(50), now);
+        assert_eq!(out.iter().map(|b| b.bytes.len()).collect::<Vec<_>>(), [60]);
+        assert_eq!(w.bytes, 50);
+    }
+
+    #[test]
+    fn the_newest_batch_stays_even_when_larger_than_the_window() {
+        let mut w = window(10);
+        let now = Instant::now();
+        assert!(w.push(batch(50), now).is_empty());
+        assert_eq!(w.push(batch(40), now).len(), 1);
+        assert_eq!(w.kept.len(), 1);
+    }
+
+    #[test]
+    fn batches_age_out_after_the_time_bound_only() {
+        let mut w = window(1_000);
+        let t0 = Instant::now();
+        w.push(batch(1), t0);
+        w.push(batch(2), t0 + Duration::from_secs(5));
+        assert!(w.aged(t0 + Duration::from_secs(9)).is_empty());
+        assert_eq!(w.aged(t0 + Duration::from_secs(10)).len(), 1);
+        assert_eq!(w.next_deadline(), Some(t0 + Duration::from_secs(15)));
+        assert_eq!(w.drain().len(), 1);
+        assert!(w.is_empty() && w.bytes == 0);
+    }
+}

@@ -160,7 +160,7 @@ pub fn render(stats: &Stats) -> String {
     let gauges = [
         (
             "reaplog_messages_sent_total",
-            "Messages written to the receiver and confirmed.",
+            "Messages written to the receiver (first writes; see reaplog_messages_resent_total).",
             "counter",
             get(&o.messages_sent),
         ),
@@ -196,9 +196,21 @@ pub fn render(stats: &Stats) -> String {
         ),
         (
             "reaplog_messages_in_flight",
-            "Messages handed to the output and not yet confirmed.",
+            "Messages queued for the output and not yet written.",
             "gauge",
             get(&r.messages_shipped).saturating_sub(get(&o.messages_sent)),
+        ),
+        (
+            "reaplog_messages_unconfirmed",
+            "Messages written and held for resending until confirmed (RELP window or TLS resend window).",
+            "gauge",
+            get(&o.in_flight),
+        ),
+        (
+            "reaplog_messages_resent_total",
+            "Messages written again after a broken connection or a refusal.",
+            "counter",
+            get(&o.resent_messages),
         ),
         (
             "reaplog_connected",

@@ -37,7 +37,12 @@ fn dispatch(argv0: &OsString, mut rest: Vec<OsString>) -> i32 {
         Some("init") => reaplog::init::main(rest),
         Some("relay") => reaplog::relay::cli::main(rest),
         Some("install") => match rest.as_slice() {
-            [dest] => match install(Path::new(dest)) {
+            [flag] if flag == "--help" || flag == "-h" => {
+                println!("usage: reaplog install DEST   (copies this binary to DEST, mode 0555)");
+                0
+            }
+            // A DEST that looks like an option is a mistake, not a file name.
+            [dest] if !dest.to_string_lossy().starts_with('-') => match install(Path::new(dest)) {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("reaplog install: {}: {e}", Path::new(dest).display());

@@ -32,12 +32,40 @@ fn install_copies_a_runnable_read_only_binary() {
 /// An unknown command or a missing argument is a usage error (exit 2).
 #[test]
 fn usage_errors_exit_2() {
-    for args in [&["frobnicate"][..], &["install"][..], &[][..]] {
-        let out = Command::new(BIN).args(args).output().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["frobnicate"][..],
+        &["install"][..],
+        &["install", "-x"][..],
+        &[][..],
+    ] {
+        let out = Command::new(BIN)
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("usage"),
             "{args:?}"
         );
     }
+}
+
+/// `reaplog install --help` prints usage; it never writes a file named `--help`.
+#[test]
+fn install_help_prints_usage_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["install", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("usage: reaplog install"));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "install --help wrote a file"
+    );
 }

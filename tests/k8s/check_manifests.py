@@ -488,7 +488,7 @@ def strip_key(text, key):
 
 # ---------------------------------------------------------------- 6. commands
 
-PENDING_SUBCOMMANDS = ("install",)
+PENDING_SUBCOMMANDS = ()
 
 
 def check_commands(overlay, docs, args):

@@ -21,7 +21,7 @@ use crate::relay::batch::Batch;
 use crate::relay::checkpoint::{Checkpoints, Entry};
 use crate::relay::classify::FileRule;
 use crate::relay::config::StartAt;
-use crate::relay::fingerprint::FileKey;
+use crate::relay::fingerprint::{FileKey, Fingerprint};
 use crate::relay::rfc5424::{Encoder, HeaderFields};
 use crate::relay::sources::{Found, Scan, SourceSet};
 use crate::relay::tail::{Flow, ReadOutcome, TailOptions, Tailer};
@@ -86,6 +86,9 @@ pub struct ReaderSettings {
     pub newline_after_frame: bool,
     /// Stop once every file is read to its end (the demo, `--once`).
     pub once: bool,
+    /// When the loaded checkpoint was stored (`None`: there was none). A
+    /// rotated file written since then may hold lines no entry covers.
+    pub resume_stored_at: Option<std::time::SystemTime>,
 }
 
 /// A file being read and what its lines are stamped with.
@@ -369,10 +372,11 @@ impl Reader {
             .filter(|e| !self.resumed.contains(&e.key))
             .cloned()
             .collect();
+        let candidates = self.sources.rotated_files();
+        self.recover_unknown_rotated(&candidates);
         if pending.is_empty() {
             return;
         }
-        let candidates = self.sources.rotated_files();
         for entry in pending {
             let live = self.files.contains_key(&entry.key);
             let found = candidates
@@ -411,6 +415,43 @@ impl Reader {
             .find_map(|p| rotated_copy_of(old, &p, true));
         if let Some((path, key)) = found {
             self.open_rotated(old, &path, key);
+        }
+    }
+
+    /// A rotated file no entry knows but written since the last store was
+    /// created and rotated between two stores (e.g. by relays that each
+    /// lived less than the checkpoint interval): its lines may be unshipped,
+    /// so it is read from its start (duplicates, not a gap). Files older than
+    /// the store were finished or predate us; a copytruncate copy starts
+    /// like a checkpointed file and is left to `recover_rotated`.
+    fn recover_unknown_rotated(&mut self, candidates: &[PathBuf]) {
+        let Some(stored) = self.settings.resume_stored_at else {
+            return; // first start: history is not ours to ship
+        };
+        for path in candidates {
+            let Ok(file) = std::fs::File::open(path) else {
+                continue;
+            };
+            let Ok(meta) = file.metadata() else { continue };
+            let key = FileKey::of(&meta);
+            let written_since = meta.modified().is_ok_and(|m| m >= stored);
+            if !written_since || self.files.contains_key(&key) || self.resume.get(key).is_some() {
+                continue;
+            }
+            let Ok(fp) = Fingerprint::take(&file) else {
+                continue;
+            };
+            if self.resume.iter().any(|e| e.fingerprint == fp) {
+                continue;
+            }
+            let live = live_name(path);
+            let entry = Entry {
+                key,
+                fingerprint: fp,
+                offset: 0,
+                path: live,
+            };
+            self.open_rotated(&entry, path, key);
         }
     }
 
@@ -559,6 +600,22 @@ fn ship(stats: &ReaderStats, batch: &mut Batch, out: &mpsc::Sender<Batch>) -> Re
 
 /// The output has gone away: the relay is stopping.
 struct Closed;
+
+/// The live name of a rotated copy (`x.log.3` → `x.log`, svlogd `@….s` →
+/// `current`): what its rule and HOSTNAME come from.
+fn live_name(rotated: &Path) -> PathBuf {
+    let name = rotated
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let live = if name.starts_with('@') {
+        "current".to_owned()
+    } else {
+        name.rsplit_once('.')
+            .map_or(name.clone(), |(stem, _)| stem.to_owned())
+    };
+    rotated.with_file_name(live)
+}
 
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(3600 * 24 * 365)

@@ -79,6 +79,9 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), StartError> {
         source,
     })?;
     let checkpoint_path = config.state_dir.join(CHECKPOINT_FILE);
+    let stored_at = std::fs::metadata(&checkpoint_path)
+        .and_then(|m| m.modified())
+        .ok();
     let state = Checkpoints::load(&checkpoint_path)?;
     tracing::info!(path = %checkpoint_path.display(), files = state.len(), "loaded checkpoint");
     let connector = Connector::from_config(&config.output)?;
@@ -109,7 +112,7 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), StartError> {
     let watcher = start_watcher(&sources, wake_tx.clone());
     let reader = Reader::new(
         sources,
-        reader_settings(&config, &options),
+        reader_settings(&config, &options, stored_at),
         state.clone(),
         Arc::clone(&stats.reader),
     );
@@ -173,7 +176,11 @@ fn source_set(config: &Config) -> SourceSet {
     )
 }
 
-fn reader_settings(config: &Config, options: &RunOptions) -> ReaderSettings {
+fn reader_settings(
+    config: &Config,
+    options: &RunOptions,
+    resume_stored_at: Option<std::time::SystemTime>,
+) -> ReaderSettings {
     let poll_interval = config
         .sources
         .iter()
@@ -187,6 +194,7 @@ fn reader_settings(config: &Config, options: &RunOptions) -> ReaderSettings {
         partial_after: config.partial_line_timeout,
         newline_after_frame: matches!(config.output, Output::Stdout { .. }),
         once: options.once,
+        resume_stored_at,
     }
 }
 

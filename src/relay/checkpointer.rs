@@ -46,8 +46,15 @@ pub fn run(
     let mut dirty = false;
     let mut last_store = Instant::now();
     loop {
-        let wait = interval.saturating_sub(last_store.elapsed());
-        match acks.recv_timeout(wait) {
+        // Nothing to store: block until marks come. A timeout computed from
+        // `last_store` would be zero once an interval has passed without a
+        // store, and recv_timeout(0) in a loop spins a whole core while idle.
+        let next = if dirty {
+            acks.recv_timeout(interval.saturating_sub(last_store.elapsed()))
+        } else {
+            acks.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        };
+        match next {
             Ok(marks) => {
                 dirty |= !marks.is_empty();
                 apply(&mut state, marks);

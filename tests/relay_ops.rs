@@ -222,3 +222,37 @@ fn sighup_reloads_a_changed_source_and_rejects_an_invalid_file() {
     assert_eq!(ids.len(), 50);
     assert!(Path::new(&s.path("state")).exists());
 }
+
+/// CPU ticks (1/100 s) the process has used so far: utime + stime.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// An idle relay (connected, everything shipped) does not poll busily:
+/// over two idle seconds it uses well under a tenth of a core. (A
+/// checkpoint thread that spun once idle used 80 % of one.)
+#[test]
+fn an_idle_relay_uses_almost_no_cpu() {
+    let s = Setup::new();
+    let rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&s.pki));
+    fs::create_dir_all(s.path("a")).unwrap();
+    append(&s.path("a/app.log"), &lines("a", 0..10));
+    let config = s.path("relay.toml");
+    fs::write(&config, s.config(rsyslog.port(), &["a/*.log"], None)).unwrap();
+    let relay = Relay::start(support::reaplog_bin(), &config, &s.path("relay.stderr"));
+    rsyslog.wait_for(10, WAIT);
+    // Past the first checkpoint interval, so the idle state is the steady one.
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = cpu_ticks(relay.pid());
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(relay.pid()) - before;
+    assert!(
+        used < 20,
+        "idle relay used {used} CPU ticks in 2 s\n{}",
+        relay.log()
+    );
+}

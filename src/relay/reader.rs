@@ -257,8 +257,25 @@ impl Reader {
             let Some(t) = self.files.get_mut(&key) else {
                 continue;
             };
+            // The budget spans the batches this file fills in one round, so
+            // a busy file cannot starve the others.
+            let start = t.tailer.read_pos();
             loop {
-                let outcome = read_file(t, &self.encoder, &self.settings, batch, &self.stats, now);
+                let used = t.tailer.read_pos().saturating_sub(start) as usize;
+                let budget = READ_BUDGET.saturating_sub(used);
+                if budget == 0 {
+                    more = true;
+                    break;
+                }
+                let outcome = read_file(
+                    t,
+                    &self.encoder,
+                    &self.settings,
+                    batch,
+                    &self.stats,
+                    now,
+                    budget,
+                );
                 match outcome {
                     Ok(ReadOutcome::Eof) => break,
                     Ok(ReadOutcome::Budget) => {
@@ -629,13 +646,14 @@ fn read_file(
     batch: &mut Batch,
     stats: &ReaderStats,
     now: Instant,
+    budget: usize,
 ) -> Result<ReadOutcome, crate::relay::tail::TailError> {
     let read_time = Timestamp::now();
     let (rule, fields) = (&t.rule, &t.fields);
     let batch_bytes = settings.batch_bytes;
     let newline = settings.newline_after_frame;
     let (mut lines, mut bytes, mut truncated, mut last_offset) = (0u64, 0u64, 0u64, None);
-    let outcome = t.tailer.read_lines(now, READ_BUDGET, &mut |line| {
+    let outcome = t.tailer.read_lines(now, budget, &mut |line| {
         let c = rule.classify(line.bytes);
         let ts = c.timestamp.unwrap_or(read_time);
         if encoder.encode_frame(

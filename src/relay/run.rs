@@ -84,6 +84,22 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), StartError> {
         .ok();
     let state = Checkpoints::load(&checkpoint_path)?;
     tracing::info!(path = %checkpoint_path.display(), files = state.len(), "loaded checkpoint");
+    // The first start stores an empty checkpoint at once: a relay that dies
+    // before its first confirmation (the resend window confirms late) must
+    // not look like a first start to the next one, which would leave files
+    // rotated in between unread (see `Reader::recover_unknown_rotated`).
+    let stored_at = match stored_at {
+        Some(t) => Some(t),
+        None => match state.store(&checkpoint_path) {
+            Ok(()) => std::fs::metadata(&checkpoint_path)
+                .and_then(|m| m.modified())
+                .ok(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot store the first checkpoint; will retry");
+                None
+            }
+        },
+    };
     let connector = Connector::from_config(&config.output)?;
     let stats = Arc::new(Stats::default());
     let runtime = tokio::runtime::Builder::new_current_thread()

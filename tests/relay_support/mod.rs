@@ -21,20 +21,30 @@ pub struct Relay {
 impl Relay {
     /// Starts `reaplog relay --config CONFIG` with stderr in `stderr`.
     pub fn start(bin: &str, config: &Path, stderr: &Path) -> Relay {
+        Relay::spawn(bin, config, stderr, |_| {})
+    }
+
+    /// Runs `configure` on the command before spawning it.
+    fn spawn(
+        bin: &str,
+        config: &Path,
+        stderr: &Path,
+        configure: impl FnOnce(&mut Command),
+    ) -> Relay {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
             .open(stderr)
             .expect("open relay stderr file");
-        let child = Command::new(bin)
-            .args(["relay", "--config"])
+        let mut cmd = Command::new(bin);
+        cmd.args(["relay", "--config"])
             .arg(config)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn reaplog relay");
+            .stderr(log);
+        configure(&mut cmd);
+        let child = cmd.spawn().expect("spawn reaplog relay");
         Relay {
             child: Some(child),
             stderr: stderr.to_owned(),
@@ -145,4 +155,301 @@ pub fn id_of(msg: &str) -> Option<String> {
     let rest = &msg[start..];
     let end = rest.find(['"', ' ', ',']).unwrap_or(rest.len());
     Some(rest[..end].to_owned())
+}
+
+// ---- Fault tests (tests/relay_faults.rs): numbered lines counted at the
+// receiver, seeded randomness, the relay's memory. ----
+
+impl Relay {
+    /// Starts the relay like [`Relay::start`], but as `uid`/`gid` (tests that
+    /// need permissions to bite: root reads a mode-000 file).
+    pub fn start_as(bin: &str, config: &Path, stderr: &Path, uid: u32, gid: u32) -> Relay {
+        use std::os::unix::process::CommandExt;
+        Relay::spawn(bin, config, stderr, |cmd| {
+            cmd.gid(gid).uid(uid);
+        })
+    }
+
+    /// The relay's resident set size in KiB (`VmRSS` in /proc), if running.
+    pub fn vm_rss_kib(&self) -> Option<u64> {
+        let child = self.child.as_ref()?;
+        vm_rss_kib(child.id())
+    }
+}
+
+/// `VmRSS` of `pid` in KiB, from `/proc/PID/status`.
+pub fn vm_rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A small seeded PRNG (xorshift64*): fault schedules that a printed seed
+/// reproduces. Not for anything but tests.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// From `REAPLOG_FAULT_SEED` when set, else from the clock; prints the
+    /// seed so a failing run can be replayed.
+    pub fn from_env(test: &str) -> Rng {
+        let seed = std::env::var("REAPLOG_FAULT_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            });
+        eprintln!("{test}: seed {seed} (replay with REAPLOG_FAULT_SEED={seed})");
+        Rng::new(seed)
+    }
+
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo + 1)
+    }
+
+    /// `lo..=hi` milliseconds.
+    pub fn millis(&mut self, lo: u64, hi: u64) -> Duration {
+        Duration::from_millis(self.range(lo, hi))
+    }
+}
+
+/// A number from the environment (the soak sets the long versions), or `default`.
+pub fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// How a numbered file is rotated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// logrotate `create`: rename to `NAME.<n>`, a new file at the path.
+    Rename,
+    /// svlogd: `current` renamed to `@<n>.s`, a new `current`.
+    Svlogd,
+    /// logrotate `copytruncate`: copy to `NAME.<n>`, truncate in place.
+    CopyTruncate,
+}
+
+/// A log file whose every line carries a unique id `id=<tag>-<seq>`, padded
+/// to a chosen length. Rotated copies are never deleted, so a relay that
+/// reads them to their end can lose nothing.
+#[derive(Debug)]
+pub struct NumberedFile {
+    pub path: PathBuf,
+    /// Id prefix, unique per file in a test (`[a-z0-9]+`).
+    pub tag: String,
+    /// Lines written so far (ids `tag-0 .. tag-(next-1)`).
+    pub next: u64,
+    /// Line length without the newline (at least the JSON around the id).
+    pub line_len: usize,
+    /// Rotations done (names the rotated copies).
+    pub rotations: u64,
+    /// `seq` of the first line of every generation (after each rotation).
+    pub generations: Vec<u64>,
+    /// svlogd files carry a timestamp prefix before the JSON.
+    svlogd: bool,
+}
+
+impl NumberedFile {
+    pub fn new(path: PathBuf, tag: &str, line_len: usize) -> NumberedFile {
+        let svlogd = path.file_name().is_some_and(|n| n == "current");
+        NumberedFile {
+            path,
+            tag: tag.to_owned(),
+            next: 0,
+            line_len,
+            rotations: 0,
+            generations: vec![0],
+            svlogd,
+        }
+    }
+
+    /// The text of line `seq`, with its newline.
+    pub fn line(&self, seq: u64) -> String {
+        let prefix = if self.svlogd {
+            "2026-11-25_09:14:07.11731 "
+        } else {
+            ""
+        };
+        let head = format!(
+            r#"{prefix}{{"severity":"INFO","time":"2026-11-25T09:14:03.512Z","message":"id={}-{seq} "#,
+            self.tag
+        );
+        let tail = "\"}\n";
+        let pad = self.line_len.saturating_sub(head.len() + tail.len() - 1);
+        let mut s = String::with_capacity(head.len() + pad + tail.len());
+        s.push_str(&head);
+        s.extend(std::iter::repeat_n('x', pad));
+        s.push_str(tail);
+        s
+    }
+
+    /// Appends the next `n` lines in one write.
+    pub fn write(&mut self, n: u64) {
+        let mut text = String::new();
+        for _ in 0..n {
+            text.push_str(&self.line(self.next));
+            self.next += 1;
+        }
+        append(&self.path, &text);
+    }
+
+    /// Every id written so far.
+    pub fn ids(&self) -> impl Iterator<Item = String> + '_ {
+        (0..self.next).map(|i| format!("{}-{i}", self.tag))
+    }
+
+    /// Rotates the file the given way; the copy keeps a unique name.
+    pub fn rotate(&mut self, how: Rotation) {
+        self.rotations += 1;
+        let n = self.rotations;
+        let dir = self.path.parent().expect("log file has a directory");
+        match how {
+            Rotation::Rename => {
+                let name = self.path.file_name().expect("file name").to_string_lossy();
+                fs::rename(&self.path, dir.join(format!("{name}.{n}"))).expect("rename");
+            }
+            Rotation::Svlogd => {
+                fs::rename(&self.path, dir.join(format!("@4000000067{n:014x}.s")))
+                    .expect("svlogd rename");
+            }
+            Rotation::CopyTruncate => {
+                let name = self.path.file_name().expect("file name").to_string_lossy();
+                fs::copy(&self.path, dir.join(format!("{name}.{n}"))).expect("copy");
+                OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(&self.path)
+                    .expect("truncate");
+            }
+        }
+        self.generations.push(self.next);
+    }
+}
+
+/// What a receiver got, by id, read incrementally from rsyslog's JSON-lines
+/// output (raw: the id is found in the record without a JSON parse, so a
+/// soak's hundreds of thousands of records stay cheap).
+#[derive(Debug, Default)]
+pub struct ReceivedIds {
+    /// Copies received per id.
+    pub counts: std::collections::HashMap<String, u32>,
+    /// Records read (duplicates included).
+    pub records: u64,
+    /// Records without an `id=`.
+    pub without_id: u64,
+    /// Bytes of the output file consumed (complete records only).
+    offset: u64,
+}
+
+impl ReceivedIds {
+    /// Reads the records appended to `path` since the last call.
+    pub fn refresh(&mut self, path: &Path) -> &mut ReceivedIds {
+        use std::io::{Read, Seek, SeekFrom};
+        let Ok(mut f) = fs::File::open(path) else {
+            return self;
+        };
+        let mut buf = Vec::new();
+        if f.seek(SeekFrom::Start(self.offset)).is_err() || f.read_to_end(&mut buf).is_err() {
+            return self;
+        }
+        let complete = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        for line in buf[..complete].split(|&b| b == b'\n') {
+            if line.is_empty() {
+                continue;
+            }
+            self.records += 1;
+            match raw_id(line) {
+                Some(id) => *self.counts.entry(id).or_default() += 1,
+                None => self.without_id += 1,
+            }
+        }
+        self.offset += complete as u64;
+        self
+    }
+
+    /// Whether every id in `ids` has arrived at least once.
+    pub fn has_all<'a>(&self, mut ids: impl Iterator<Item = &'a str>) -> bool {
+        ids.all(|id| self.counts.contains_key(id))
+    }
+}
+
+/// The `id=` token of a raw record: `[A-Za-z0-9-]` after `id=`.
+fn raw_id(line: &[u8]) -> Option<String> {
+    let at = memchr::memmem::find(line, b"id=")? + 3;
+    let rest = &line[at..];
+    let end = rest
+        .iter()
+        .position(|b| !(b.is_ascii_alphanumeric() || *b == b'-'))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| String::from_utf8_lossy(&rest[..end]).into_owned())
+}
+
+/// Sent versus received, for one test's report.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub sent: u64,
+    /// Ids sent but never received.
+    pub lost: Vec<String>,
+    /// Extra copies beyond the first, summed over all ids.
+    pub duplicates: u64,
+    /// Most copies of one id.
+    pub max_copies: u32,
+    /// Ids received that were never sent (must stay empty).
+    pub unexpected: Vec<String>,
+}
+
+impl Tally {
+    /// Compares the ids sent with what arrived.
+    pub fn of(sent: impl IntoIterator<Item = String>, got: &ReceivedIds) -> Tally {
+        let mut t = Tally::default();
+        let mut sent_set = std::collections::HashSet::new();
+        for id in sent {
+            t.sent += 1;
+            if !got.counts.contains_key(&id) {
+                t.lost.push(id.clone());
+            }
+            sent_set.insert(id);
+        }
+        for (id, n) in &got.counts {
+            if sent_set.contains(id) {
+                t.duplicates += u64::from(n - 1);
+                t.max_copies = t.max_copies.max(*n);
+            } else {
+                t.unexpected.push(id.clone());
+            }
+        }
+        t.lost.sort();
+        t.unexpected.sort();
+        t
+    }
+
+    /// One line for `--nocapture` and the README figures.
+    pub fn summary(&self, test: &str) -> String {
+        format!(
+            "{test}: sent {} lost {} duplicates {} (max copies of one line {}), unexpected {}",
+            self.sent,
+            self.lost.len(),
+            self.duplicates,
+            self.max_copies,
+            self.unexpected.len()
+        )
+    }
 }

@@ -29,6 +29,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod proxy;
 pub mod rsyslog;
 pub mod tls;
 pub mod tls_sink;

@@ -75,13 +75,6 @@ server_name = "{server_name}"
     }
 }
 
-/// Counts the relay's log lines that contain every one of `needles`.
-fn count_lines(log: &str, needles: &[&str]) -> usize {
-    log.lines()
-        .filter(|l| needles.iter().all(|n| l.contains(n)))
-        .count()
-}
-
 /// A relay that trusts another CA must not send a byte, must say which peer
 /// failed and why, and must keep retrying.
 #[test]
@@ -93,7 +86,7 @@ fn wrong_ca_sends_nothing_names_the_peer_and_retries() {
     let relay = Relay::start(support::reaplog_bin(), &config, &s.path("relay.stderr"));
     let peer = format!("127.0.0.1:{}", rsyslog.port());
     let retried = support::wait_until(Duration::from_secs(15), || {
-        count_lines(&relay.log(), &[&peer, "TLS handshake", "UnknownIssuer"]) >= 2
+        relay_support::count_lines(&relay.log(), &[&peer, "TLS handshake", "UnknownIssuer"]) >= 2
     });
     assert!(
         retried,
@@ -115,7 +108,7 @@ fn wrong_server_name_sends_nothing_and_says_so() {
     let config = s.config(rsyslog.port(), &s.pki.ca, "not-the-receiver.test");
     let relay = Relay::start(support::reaplog_bin(), &config, &s.path("relay.stderr"));
     let refused = support::wait_until(Duration::from_secs(15), || {
-        count_lines(&relay.log(), &["TLS handshake", "not valid for name"]) >= 2
+        relay_support::count_lines(&relay.log(), &["TLS handshake", "not valid for name"]) >= 2
     });
     assert!(refused, "no repeated name-mismatch error:\n{}", relay.log());
     assert!(
@@ -135,7 +128,7 @@ fn receiver_down_is_retried_until_it_comes_up() {
     let relay = Relay::start(support::reaplog_bin(), &config, &s.path("relay.stderr"));
     let peer = format!("127.0.0.1:{port}");
     let retried = support::wait_until(Duration::from_secs(15), || {
-        count_lines(&relay.log(), &[&peer, "cannot connect"]) >= 3
+        relay_support::count_lines(&relay.log(), &[&peer, "cannot connect"]) >= 3
     });
     assert!(
         retried,

@@ -162,21 +162,6 @@ fn chown(path: &Path, id: u32) {
         .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
 }
 
-/// Polls `cond` every `every` until it holds or `timeout` passes. For
-/// conditions too costly for `support::POLL` (hundreds of thousands of ids).
-fn poll(timeout: Duration, every: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return cond();
-        }
-        thread::sleep(every);
-    }
-}
-
 /// Waits until every id of `files` has arrived, or until nothing new arrived
 /// for `stall` (lost lines never come), or `timeout`. Returns the tally.
 fn settle(
@@ -203,7 +188,7 @@ fn settle(
         thread::sleep(Duration::from_millis(200));
     }
     // Late copies (a resent batch) land right behind the originals.
-    poll(Duration::from_secs(30), Duration::from_millis(300), || {
+    support::wait_until_every(Duration::from_secs(30), Duration::from_millis(300), || {
         let before = got.records;
         thread::sleep(Duration::from_millis(700));
         got.refresh(out).records == before
@@ -363,7 +348,7 @@ impl Writer {
                         born[i] = Instant::now();
                         if how == Rotation::CopyTruncate {
                             let ids: Vec<String> = file.ids().collect();
-                            let shipped = poll(Duration::from_secs(60), Duration::from_millis(50), || {
+                            let shipped = support::wait_until_every(Duration::from_secs(60), Duration::from_millis(50), || {
                                 got.refresh(&plan.receiver_out)
                                     .has_all(ids.iter().map(String::as_str))
                             });
@@ -420,7 +405,7 @@ impl Writer {
 
 /// Waits until at least `more` records beyond `from` have arrived.
 fn wait_progress(rsyslog: &Rsyslog, from: usize, more: usize, timeout: Duration) -> bool {
-    poll(timeout, Duration::from_millis(50), || {
+    support::wait_until_every(timeout, Duration::from_millis(50), || {
         rsyslog.count() >= from + more
     })
 }
@@ -481,7 +466,7 @@ fn relay_killed_at_random_moments_during_rotations_loses_no_line() {
             at_kill[k as usize].1
         );
     }
-    poll(Duration::from_secs(120), Duration::from_millis(100), || {
+    support::wait_until_every(Duration::from_secs(120), Duration::from_millis(100), || {
         writer.written() >= min_lines
     });
     let elapsed = started.elapsed();
@@ -833,13 +818,6 @@ fn network_faults_lose_nothing(test: &str, input: Input, output: impl Fn(&Rig, u
 // ---------------------------------------------------------------------------
 // 5. Local faults: the state dir, the source files.
 
-/// Counts the relay's log lines holding every one of `needles`.
-fn count_lines(log: &str, needles: &[&str]) -> usize {
-    log.lines()
-        .filter(|l| needles.iter().all(|n| l.contains(n)))
-        .count()
-}
-
 /// The state dir becomes unwritable mid-run (the relay runs as `nobody`, the
 /// dir goes to mode 0555): the relay logs an error naming the checkpoint
 /// file, lines keep flowing, and the checkpoint catches up once the dir is
@@ -867,14 +845,14 @@ fn unwritable_state_dir_is_reported_with_its_path_and_lines_keep_flowing() {
     let path = checkpoint.display().to_string();
     assert!(
         support::wait_until(Duration::from_secs(10), || {
-            count_lines(&relay.log(), &["cannot write the checkpoint", &path]) >= 1
+            relay_support::count_lines(&relay.log(), &["cannot write the checkpoint", &path]) >= 1
         }),
         "{test}: no error naming {path}\n{}",
         relay.log()
     );
     a.write(100);
     rsyslog.wait_for(300, Duration::from_secs(30));
-    let errors_before = count_lines(&relay.log(), &["cannot write the checkpoint"]);
+    let errors_before = relay_support::count_lines(&relay.log(), &["cannot write the checkpoint"]);
     fs::set_permissions(&rig.state, fs::Permissions::from_mode(0o755)).unwrap();
     let size = fs::metadata(&a.path).unwrap().len();
     let caught_up = support::wait_until(Duration::from_secs(10), || {
@@ -934,7 +912,7 @@ fn full_state_disk_is_reported_with_its_path_and_lines_keep_flowing() {
     let path = checkpoint.display().to_string();
     assert!(
         support::wait_until(Duration::from_secs(10), || {
-            count_lines(
+            relay_support::count_lines(
                 &relay.log(),
                 &["cannot write the checkpoint", &path, "No space left"],
             ) >= 1
@@ -1022,8 +1000,8 @@ fn unreadable_and_deleted_sources_are_reported_and_other_files_keep_flowing() {
     assert!(
         support::wait_until(Duration::from_secs(10), || {
             let log = relay.log();
-            count_lines(&log, &["cannot open file", &b_path]) >= 1
-                && count_lines(&log, &["cannot list directory", &c_dir]) >= 1
+            relay_support::count_lines(&log, &["cannot open file", &b_path]) >= 1
+                && relay_support::count_lines(&log, &["cannot list directory", &c_dir]) >= 1
         }),
         "{test}: no errors naming {b_path} and {c_dir}\n{}",
         relay.log()
@@ -1035,7 +1013,7 @@ fn unreadable_and_deleted_sources_are_reported_and_other_files_keep_flowing() {
     let first_d = format!("{}-0", d.tag);
     let mut got = ReceivedIds::default();
     assert!(
-        poll(Duration::from_secs(30), Duration::from_millis(20), || {
+        support::wait_until_every(Duration::from_secs(30), Duration::from_millis(20), || {
             got.refresh(&rsyslog.output_path())
                 .counts
                 .contains_key(&first_d)
@@ -1055,8 +1033,8 @@ fn unreadable_and_deleted_sources_are_reported_and_other_files_keep_flowing() {
     );
     assert_nothing_lost(&flowing, &[&a, &d], &relay.log(), test);
     let log = relay.log();
-    let b_errors = count_lines(&log, &["cannot open file", &b_path]);
-    let c_errors = count_lines(&log, &["cannot list directory", &c_dir]);
+    let b_errors = relay_support::count_lines(&log, &["cannot open file", &b_path]);
+    let c_errors = relay_support::count_lines(&log, &["cannot list directory", &c_dir]);
     // Readable again: shipped.
     fs::set_permissions(&b.path, fs::Permissions::from_mode(0o644)).unwrap();
     fs::set_permissions(rig.root.join("web-2"), fs::Permissions::from_mode(0o755)).unwrap();

@@ -453,3 +453,10 @@ impl Tally {
         )
     }
 }
+
+/// Counts the relay's log lines that contain every one of `needles`.
+pub fn count_lines(log: &str, needles: &[&str]) -> usize {
+    log.lines()
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .count()
+}

@@ -45,7 +45,17 @@ pub const POLL: Duration = Duration::from_millis(10);
 /// Polls `cond` until it holds (true) or `timeout` has passed (false).
 /// `cond` is evaluated at least once, and once more after the deadline so a
 /// slow final step is not reported as a timeout.
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub fn wait_until(timeout: Duration, cond: impl FnMut() -> bool) -> bool {
+    wait_until_every(timeout, POLL, cond)
+}
+
+/// [`wait_until`], looking every `every`: for conditions too costly to
+/// check every [`POLL`] (counting hundreds of thousands of received ids).
+pub fn wait_until_every(
+    timeout: Duration,
+    every: Duration,
+    mut cond: impl FnMut() -> bool,
+) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
         if cond() {
@@ -54,7 +64,7 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         if Instant::now() >= deadline {
             return cond();
         }
-        thread::sleep(POLL);
+        thread::sleep(every);
     }
 }
 

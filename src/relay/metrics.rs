@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::relay::reader::SourceStats;
 use crate::relay::run::Stats;
 
 /// Largest request head read; anything longer is answered 431.
@@ -135,26 +136,28 @@ pub fn render(stats: &Stats) -> String {
     let r = &stats.reader;
     let o = &stats.output;
     let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    for (name, help, kind) in [
+    type PerSource = fn(&SourceStats) -> &std::sync::atomic::AtomicU64;
+    let per_source: [(&str, &str, PerSource); 2] = [
         (
             "reaplog_lines_read_total",
             "Lines read from files, per source.",
-            "counter",
+            |s| &s.lines,
         ),
         (
             "reaplog_bytes_read_total",
             "Bytes of lines read from files, per source.",
-            "counter",
+            |s| &s.bytes,
         ),
-    ] {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    ];
+    for (name, help, counter) in per_source {
+        header(&mut out, name, help, "counter");
         for s in r.sources() {
-            let v = if name.contains("lines") {
-                get(&s.lines)
-            } else {
-                get(&s.bytes)
-            };
-            let _ = writeln!(out, "{name}{{source=\"{}\"}} {v}", escape(&s.label));
+            let _ = writeln!(
+                out,
+                "{name}{{source=\"{}\"}} {}",
+                escape(&s.label),
+                get(counter(&s))
+            );
         }
     }
     let gauges = [
@@ -220,10 +223,8 @@ pub fn render(stats: &Stats) -> String {
         ),
     ];
     for (name, help, kind, v) in gauges {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
-        );
+        header(&mut out, name, help, kind);
+        let _ = writeln!(out, "{name} {v}");
     }
     let last = get(&stats.checkpoint.last_store_unix);
     let age = if last == 0 {
@@ -231,14 +232,16 @@ pub fn render(stats: &Stats) -> String {
     } else {
         unix_now().saturating_sub(last) as f64
     };
-    let _ = writeln!(
-        out,
-        "# HELP reaplog_checkpoint_age_seconds Seconds since the last checkpoint store (-1: none yet).\n# TYPE reaplog_checkpoint_age_seconds gauge\nreaplog_checkpoint_age_seconds {age}"
+    let name = "reaplog_checkpoint_age_seconds";
+    header(
+        &mut out,
+        name,
+        "Seconds since the last checkpoint store (-1: none yet).",
+        "gauge",
     );
-    let _ = writeln!(
-        out,
-        "# HELP reaplog_file_lag_bytes Bytes in a file after the relay's read position.\n# TYPE reaplog_file_lag_bytes gauge"
-    );
+    let _ = writeln!(out, "{name} {age}");
+    let help = "Bytes in a file after the relay's read position.";
+    header(&mut out, "reaplog_file_lag_bytes", help, "gauge");
     for (path, offset) in r.offsets() {
         if let Ok(meta) = std::fs::metadata(&*path) {
             let lag = meta.len().saturating_sub(offset);
@@ -250,6 +253,12 @@ pub fn render(stats: &Stats) -> String {
         }
     }
     out
+}
+
+/// The `# HELP` and `# TYPE` lines of a metric. (Writing to a String
+/// cannot fail, hence the ignored results here and in `render`.)
+fn header(out: &mut String, name: &str, help: &str, kind: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
 /// Label values escape `\`, `"` and newlines (Prometheus text format).

@@ -90,17 +90,9 @@ poll_interval = "100ms"
     /// RFC 5425 to 127.0.0.1:`port` (rsyslog or the proxy in front of it),
     /// verifying the server as `localhost` (a SAN of the test certificate).
     fn tls_output(&self, port: u16) -> String {
-        format!(
-            r#"type = "tls"
-address = "127.0.0.1:{port}"
-ca_file = "{ca}"
-cert_file = "{cert}"
-key_file = "{key}"
-server_name = "localhost""#,
-            ca = self.pki.ca.display(),
-            cert = self.pki.client_cert.display(),
-            key = self.pki.client_key.display(),
-        )
+        relay_support::tls_output(port, &self.pki.ca, &self.pki, Some("localhost"))
+            .trim_end()
+            .to_owned()
     }
 
     /// [`Rig::tls_output`] whose resend window confirms batches after 1 s

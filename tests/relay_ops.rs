@@ -68,11 +68,12 @@ impl Setup {
                 self.path(pattern).display()
             ));
         }
-        text.push_str(&format!(
-            "[output]\ntype = \"tls\"\naddress = \"127.0.0.1:{port}\"\nca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\nserver_name = \"{SERVER_NAME}\"\n",
-            self.pki.ca.display(),
-            self.pki.client_cert.display(),
-            self.pki.client_key.display()
+        text.push_str("[output]\n");
+        text.push_str(&relay_support::tls_output(
+            port,
+            &self.pki.ca,
+            &self.pki,
+            Some(SERVER_NAME),
         ));
         text
     }

@@ -94,12 +94,7 @@ poll_interval = "100ms"
     }
 
     fn tls(&self, port: u16) -> String {
-        format!(
-            "type = \"tls\"\naddress = \"127.0.0.1:{port}\"\nca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
-            self.pki.ca.display(),
-            self.pki.client_cert.display(),
-            self.pki.client_key.display()
-        )
+        relay_support::tls_output(port, &self.pki.ca, &self.pki, None)
     }
 
     /// Appends lines `id=from` … `id=from+n-1` to `app.log`, in one write.

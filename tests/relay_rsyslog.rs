@@ -75,18 +75,10 @@ watch = "auto"
 poll_interval = "100ms"
 
 [output]
-type = "tls"
-address = "127.0.0.1:{port}"
-ca_file = "{ca}"
-cert_file = "{cert}"
-key_file = "{key}"
-server_name = "{server_name}"
-"#,
+{output}"#,
             state = state.display(),
             root = self.root.display(),
-            ca = ca.display(),
-            cert = self.pki.client_cert.display(),
-            key = self.pki.client_key.display(),
+            output = relay_support::tls_output(port, ca, &self.pki, Some(server_name)),
         );
         fs::write(path, text).unwrap();
     }

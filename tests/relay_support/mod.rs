@@ -460,3 +460,24 @@ pub fn count_lines(log: &str, needles: &[&str]) -> usize {
         .filter(|l| needles.iter().all(|n| l.contains(n)))
         .count()
 }
+
+/// The keys of an `[output]` table for RFC 5425 with mutual TLS to
+/// 127.0.0.1:`port`, trusting `ca` and presenting the test PKI's client
+/// certificate; `server_name` when given. One key a line, ending in a newline.
+pub fn tls_output(
+    port: u16,
+    ca: &Path,
+    pki: &crate::support::certs::TestPki,
+    server_name: Option<&str>,
+) -> String {
+    let mut out = format!(
+        "type = \"tls\"\naddress = \"127.0.0.1:{port}\"\nca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+        ca.display(),
+        pki.client_cert.display(),
+        pki.client_key.display()
+    );
+    if let Some(name) = server_name {
+        out.push_str(&format!("server_name = \"{name}\"\n"));
+    }
+    out
+}

@@ -10,6 +10,9 @@ use std::sync::Arc;
 
 use crate::relay::fingerprint::{FileKey, Fingerprint};
 use crate::relay::framing::parse_frame;
+use crate::relay::replay::{Origin, Segment};
+use crate::relay::tail::Line;
+use crate::relay::time::Timestamp;
 
 /// A run of encoded RFC 5425 frames and the offsets they complete.
 #[derive(Debug, Default)]
@@ -21,6 +24,9 @@ pub struct Batch {
     pub marks: Vec<Mark>,
     /// Messages in `bytes`.
     pub messages: u64,
+    /// Where the messages came from, in order: enough to encode them again
+    /// ([`crate::relay::replay`]) once `bytes` is gone.
+    pub segments: Vec<Segment>,
 }
 
 /// "Every line of this file before `offset` is in this batch or an earlier one."
@@ -42,7 +48,61 @@ impl Batch {
             bytes: Vec::with_capacity(capacity),
             marks: Vec::new(),
             messages: 0,
+            segments: Vec::new(),
         }
+    }
+
+    /// Encodes `line` of `origin`'s file (read at `read_time`) as one more
+    /// message and records where it came from. Returns true when the
+    /// message was truncated.
+    pub fn push_line(
+        &mut self,
+        origin: &Arc<Origin>,
+        read_time: &Timestamp,
+        line: &Line<'_>,
+    ) -> bool {
+        let truncated = origin
+            .codec
+            .encode_line(origin, read_time, line, &mut self.bytes);
+        self.note_line(
+            origin,
+            line.fingerprint,
+            line.start_offset..line.end_offset,
+            read_time,
+        );
+        truncated
+    }
+
+    /// Records that one more message came from the line at `range` of
+    /// `origin`'s file, read at `read_time` from content with `fingerprint`.
+    fn note_line(
+        &mut self,
+        origin: &Arc<Origin>,
+        fingerprint: Fingerprint,
+        range: Range<u64>,
+        read_time: &Timestamp,
+    ) {
+        self.messages += 1;
+        if let Some(s) = self.segments.last_mut() {
+            if s.continues(origin, fingerprint, range.start, read_time) {
+                s.range.end = range.end;
+                s.messages += 1;
+                return;
+            }
+        }
+        self.segments.push(Segment {
+            origin: Arc::clone(origin),
+            fingerprint,
+            range,
+            read_time: *read_time,
+            messages: 1,
+        });
+    }
+
+    /// Whether the segments account for every message (they can be encoded
+    /// again instead of keeping `bytes`).
+    pub fn replayable(&self) -> bool {
+        self.segments.iter().map(|s| s.messages).sum::<u64>() == self.messages
     }
 
     /// Records that `file` has been handed out up to `offset`.

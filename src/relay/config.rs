@@ -197,8 +197,8 @@ pub enum Output {
         server_name: Option<String>,
         #[serde(default = "default_max_message_size")]
         max_message_size: usize,
-        /// Bytes of written batches kept for a resend after a broken
-        /// connection (see [`ResendWindow`]).
+        /// Bytes of frames written whose lines are kept (as file ranges)
+        /// for a resend after a broken connection (see [`ResendWindow`]).
         #[serde(default = "default_resend_window_bytes")]
         resend_window_bytes: usize,
         /// Age after which a written batch is confirmed on a healthy connection.
@@ -212,8 +212,8 @@ pub enum Output {
         address: String,
         #[serde(default = "default_max_message_size")]
         max_message_size: usize,
-        /// Bytes of written batches kept for a resend after a broken
-        /// connection (see [`ResendWindow`]).
+        /// Bytes of frames written whose lines are kept (as file ranges)
+        /// for a resend after a broken connection (see [`ResendWindow`]).
         #[serde(default = "default_resend_window_bytes")]
         resend_window_bytes: usize,
         /// Age after which a written batch is confirmed on a healthy connection.

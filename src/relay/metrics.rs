@@ -216,6 +216,12 @@ pub fn render(stats: &Stats) -> String {
             get(&o.resent_messages),
         ),
         (
+            "reaplog_messages_resend_lost_total",
+            "Messages a resend could not read again (file truncated or rewritten, no copy beside it): possibly lost.",
+            "counter",
+            get(&o.resend_lost_messages),
+        ),
+        (
             "reaplog_connected",
             "1 while connected to the receiver.",
             "gauge",

@@ -31,6 +31,7 @@ pub mod framing;
 pub mod metrics;
 pub mod output;
 pub mod reader;
+pub mod replay;
 pub mod rfc5424;
 pub mod run;
 pub mod sources;

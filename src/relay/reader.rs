@@ -22,6 +22,7 @@ use crate::relay::checkpoint::{Checkpoints, Entry};
 use crate::relay::classify::FileRule;
 use crate::relay::config::StartAt;
 use crate::relay::fingerprint::{FileKey, Fingerprint};
+use crate::relay::replay::{LineCodec, Origin};
 use crate::relay::rfc5424::{Encoder, HeaderFields};
 use crate::relay::sources::{Found, Scan, SourceSet};
 use crate::relay::tail::{Flow, ReadOutcome, TailOptions, Tailer};
@@ -95,16 +96,35 @@ pub struct ReaderSettings {
 struct Tracked {
     tailer: Tailer,
     source: Arc<SourceStats>,
-    rule: Arc<FileRule>,
-    fields: HeaderFields,
-    path: Arc<Path>,
+    /// The descriptor, path, rule and header fields; replaced (not changed)
+    /// when the path or the rule changes, so that batches keep what their
+    /// lines were read with.
+    origin: Arc<Origin>,
+}
+
+impl Tracked {
+    fn path(&self) -> &Arc<Path> {
+        &self.origin.path
+    }
+
+    /// The same file, now at `path` and/or stamped by `rule`.
+    fn restamp(&mut self, path: Arc<Path>, rule: Arc<FileRule>, fields: HeaderFields) {
+        self.origin = Arc::new(Origin {
+            file: Arc::clone(&self.origin.file),
+            key: self.origin.key,
+            path,
+            rule,
+            fields,
+            codec: Arc::clone(&self.origin.codec),
+        });
+    }
 }
 
 /// The reader's state; [`Reader::run`] is its loop.
 pub struct Reader {
     sources: SourceSet,
     settings: ReaderSettings,
-    encoder: Encoder,
+    codec: Arc<LineCodec>,
     resume: Checkpoints,
     files: HashMap<FileKey, Tracked>,
     /// Checkpoint entries a live file resumed from (first scan only).
@@ -124,8 +144,13 @@ impl Reader {
         resume: Checkpoints,
         stats: Arc<ReaderStats>,
     ) -> Reader {
-        Reader {
+        let codec = Arc::new(LineCodec {
             encoder: Encoder::new(settings.max_message_size, false),
+            tail: tail_options(&settings),
+            newline: settings.newline_after_frame,
+        });
+        Reader {
+            codec,
             sources,
             settings,
             resume,
@@ -267,15 +292,7 @@ impl Reader {
                     more = true;
                     break;
                 }
-                let outcome = read_file(
-                    t,
-                    &self.encoder,
-                    &self.settings,
-                    batch,
-                    &self.stats,
-                    now,
-                    budget,
-                );
+                let outcome = read_file(t, &self.settings, batch, &self.stats, now, budget);
                 match outcome {
                     Ok(ReadOutcome::Eof) => break,
                     Ok(ReadOutcome::Budget) => {
@@ -286,7 +303,7 @@ impl Reader {
                     // output is behind) and go on with the same file.
                     Ok(ReadOutcome::Stopped) => ship(&self.stats, batch, out)?,
                     Err(e) => {
-                        tracing::warn!(path = %t.path.display(), error = %e, "cannot read file; will retry");
+                        tracing::warn!(path = %t.path().display(), error = %e, "cannot read file; will retry");
                         break;
                     }
                 }
@@ -296,7 +313,7 @@ impl Reader {
                     key,
                     fingerprint,
                     offset,
-                    path: t.path.to_path_buf(),
+                    path: t.path().to_path_buf(),
                 });
             }
             if !self.settings.once && t.tailer.is_finished(now) {
@@ -308,8 +325,8 @@ impl Reader {
         }
         for key in finished {
             if let Some(t) = self.files.remove(&key) {
-                tracing::info!(path = %t.path.display(), offset = t.tailer.offset(), "finished rotated or deleted file");
-                batch.finish(key, t.tailer.fingerprint(), t.tailer.offset(), &t.path);
+                tracing::info!(path = %t.path().display(), offset = t.tailer.offset(), "finished rotated or deleted file");
+                batch.finish(key, t.tailer.fingerprint(), t.tailer.offset(), t.path());
             }
         }
         self.publish_offsets(now);
@@ -328,7 +345,7 @@ impl Reader {
         let snapshot = self
             .files
             .values()
-            .map(|t| (Arc::clone(&t.path), t.tailer.read_pos()))
+            .map(|t| (Arc::clone(t.path()), t.tailer.read_pos()))
             .collect();
         *lock(&self.stats.offsets) = snapshot;
         self.stats
@@ -345,16 +362,17 @@ impl Reader {
         for found in scan.files {
             seen.insert(found.key, ());
             if let Some(t) = self.files.get_mut(&found.key) {
-                if *t.path != *found.path && !t.tailer.is_detached() {
+                if **t.path() != *found.path && !t.tailer.is_detached() {
                     t.tailer.set_path(found.path.clone());
-                    t.path = Arc::from(found.path.as_path());
+                    let (rule, fields) = (Arc::clone(&t.origin.rule), t.origin.fields.clone());
+                    t.restamp(Arc::from(found.path.as_path()), rule, fields);
                 }
-                if !Arc::ptr_eq(&t.rule, &found.rule) {
+                if !Arc::ptr_eq(&t.origin.rule, &found.rule) {
                     // A reload changed the sources: stamp lines the new way.
                     let rule = &found.rule;
-                    t.fields =
+                    let fields =
                         HeaderFields::new(&found.hostname, &rule.app_name, "-", &rule.msgid, &[]);
-                    t.rule = Arc::clone(rule);
+                    t.restamp(Arc::clone(t.path()), Arc::clone(rule), fields);
                     t.source = self
                         .source_stats
                         .get(found.source)
@@ -367,7 +385,7 @@ impl Reader {
         }
         for t in self.files.values_mut() {
             if !t.tailer.is_detached() && !seen.contains_key(&t.tailer.key()) {
-                tracing::info!(path = %t.path.display(), "file was rotated or deleted; reading it to its end");
+                tracing::info!(path = %t.path().display(), "file was rotated or deleted; reading it to its end");
                 t.tailer.detach();
             }
         }
@@ -428,7 +446,7 @@ impl Reader {
         let found = entries
             .flatten()
             .map(|e| e.path())
-            .filter(|p| *p != old.path && !self.files.values().any(|t| *t.path == **p))
+            .filter(|p| *p != old.path && !self.files.values().any(|t| **t.path() == **p))
             .find_map(|p| rotated_copy_of(old, &p, true));
         if let Some((path, key)) = found {
             self.open_rotated(old, &path, key);
@@ -486,16 +504,8 @@ impl Reader {
                 tracing::info!(path = %path.display(), was = %entry.path.display(), offset = entry.offset, "finishing a rotated copy of a file");
                 tailer.detach();
                 let fields = HeaderFields::new(&hostname, &rule.app_name, "-", &rule.msgid, &[]);
-                self.files.insert(
-                    key,
-                    Tracked {
-                        tailer,
-                        source: self.stats_of(source),
-                        rule,
-                        fields,
-                        path: Arc::from(path),
-                    },
-                );
+                let tracked = self.track(tailer, source, path, rule, fields);
+                self.files.insert(key, tracked);
             }
             Ok(_) => {}
             Err(e) => {
@@ -523,16 +533,8 @@ impl Reader {
             Ok(tailer) if tailer.key() == key => {
                 tracing::info!(path = %path.display(), offset, app_name = %rule.app_name, msgid = %rule.msgid, "tailing");
                 let fields = HeaderFields::new(hostname, &rule.app_name, "-", &rule.msgid, &[]);
-                self.files.insert(
-                    key,
-                    Tracked {
-                        tailer,
-                        source: self.stats_of(found.source),
-                        rule,
-                        fields,
-                        path: Arc::from(path),
-                    },
-                );
+                let tracked = self.track(tailer, found.source, path, rule, fields);
+                self.files.insert(key, tracked);
             }
             // Replaced between the scan and the open: the next scan sees the new one.
             Ok(_) => {}
@@ -546,12 +548,31 @@ impl Reader {
         self.source_stats.get(source).cloned().unwrap_or_default()
     }
 
-    fn tail_options(&self) -> TailOptions {
-        TailOptions {
-            max_line: self.settings.max_message_size,
-            partial_after: self.settings.partial_after,
-            read_chunk: 64 * 1024,
+    fn track(
+        &self,
+        tailer: Tailer,
+        source: usize,
+        path: &Path,
+        rule: Arc<FileRule>,
+        fields: HeaderFields,
+    ) -> Tracked {
+        let origin = Arc::new(Origin {
+            file: Arc::clone(tailer.file()),
+            key: tailer.key(),
+            path: Arc::from(path),
+            rule,
+            fields,
+            codec: Arc::clone(&self.codec),
+        });
+        Tracked {
+            tailer,
+            source: self.stats_of(source),
+            origin,
         }
+    }
+
+    fn tail_options(&self) -> TailOptions {
+        self.codec.tail.clone()
     }
 
     /// A checkpoint whose fingerprint matches wins; otherwise a file that
@@ -579,7 +600,11 @@ impl Reader {
 /// key), or a copy (copytruncate) whose name extends the file's and whose
 /// first bytes match. `live`: a live file still has the entry's key, so only
 /// a copy can hold its old content.
-fn rotated_copy_of(entry: &Entry, path: &Path, live: bool) -> Option<(PathBuf, FileKey)> {
+pub(crate) fn rotated_copy_of(
+    entry: &Entry,
+    path: &Path,
+    live: bool,
+) -> Option<(PathBuf, FileKey)> {
     let meta = std::fs::metadata(path).ok()?;
     let key = FileKey::of(&meta);
     if meta.len() <= entry.offset {
@@ -634,6 +659,14 @@ fn live_name(rotated: &Path) -> PathBuf {
     rotated.with_file_name(live)
 }
 
+fn tail_options(settings: &ReaderSettings) -> TailOptions {
+    TailOptions {
+        max_line: settings.max_message_size,
+        partial_after: settings.partial_after,
+        read_chunk: 64 * 1024,
+    }
+}
+
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(3600 * 24 * 365)
 }
@@ -641,7 +674,6 @@ fn far_future() -> Instant {
 /// Reads one file's new lines into `batch` until its budget, its end, or a full batch.
 fn read_file(
     t: &mut Tracked,
-    encoder: &Encoder,
     settings: &ReaderSettings,
     batch: &mut Batch,
     stats: &ReaderStats,
@@ -649,28 +681,13 @@ fn read_file(
     budget: usize,
 ) -> Result<ReadOutcome, crate::relay::tail::TailError> {
     let read_time = Timestamp::now();
-    let (rule, fields) = (&t.rule, &t.fields);
+    let origin = &t.origin;
     let batch_bytes = settings.batch_bytes;
-    let newline = settings.newline_after_frame;
     let (mut lines, mut bytes, mut truncated, mut last_offset) = (0u64, 0u64, 0u64, None);
     let outcome = t.tailer.read_lines(now, budget, &mut |line| {
-        let c = rule.classify(line.bytes);
-        let ts = c.timestamp.unwrap_or(read_time);
-        if encoder.encode_frame(
-            &mut batch.bytes,
-            rule.facility,
-            c.severity,
-            &ts,
-            fields,
-            c.message,
-            line.cut,
-        ) {
+        if batch.push_line(origin, &read_time, &line) {
             truncated += 1;
         }
-        if newline {
-            batch.bytes.push(b'\n');
-        }
-        batch.messages += 1;
         last_offset = Some(line.end_offset);
         lines += 1;
         bytes += line.bytes.len() as u64 + 1;
@@ -683,7 +700,7 @@ fn read_file(
     // Marked after the read: a copytruncate seen during it changes the
     // fingerprint, and the checkpoint must carry the new one.
     if let Some(offset) = last_offset {
-        batch.mark(t.tailer.key(), t.tailer.fingerprint(), offset, &t.path);
+        batch.mark(t.tailer.key(), t.tailer.fingerprint(), offset, t.path());
     }
     stats.lines_read.fetch_add(lines, Ordering::Relaxed);
     stats.bytes_read.fetch_add(bytes, Ordering::Relaxed);

@@ -33,11 +33,14 @@
 //!   `partial_after` ([`Tailer::is_finished`]), so set it above the
 //!   application's reopen delay.
 //! * Reads use `pread` at our own position, never the descriptor's cursor.
+//! * [`Tailer::replay`] reads a range handed out before, from the same
+//!   descriptor, and splits it into the same lines (the resend window).
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::fingerprint::{FileKey, Fingerprint, FINGERPRINT_MAX};
@@ -68,6 +71,12 @@ impl Default for TailOptions {
 pub struct Line<'a> {
     /// Content without `\n` (and without a trailing `\r`).
     pub bytes: &'a [u8],
+    /// File offset of the line's first byte (the previous line's `end_offset`,
+    /// or 0 after a truncation).
+    pub start_offset: u64,
+    /// The file's fingerprint when the line was read (the old content's for
+    /// the partial line handed out at a truncation).
+    pub fingerprint: Fingerprint,
     /// File offset just past this line's terminator (or its last byte when
     /// `partial`): what the checkpoint stores once the line is confirmed.
     pub end_offset: u64,
@@ -120,8 +129,9 @@ pub enum TailError {
 pub struct Tailer {
     /// Where the file was last known to be (informational once detached).
     path: PathBuf,
-    /// Our descriptor: keeps a renamed or deleted file readable.
-    file: File,
+    /// Our descriptor: keeps a renamed or deleted file readable (shared with
+    /// the batches that may have to read their lines again).
+    file: Arc<File>,
     /// Identity of `file`, fixed at open.
     key: FileKey,
     /// First bytes of `file`; re-taken while shorter than `FINGERPRINT_MAX`.
@@ -157,6 +167,8 @@ pub struct Tailer {
     /// fingerprint and how far it had been handed out, so that a
     /// copytruncate copy can be finished from there.
     truncated_from: Option<(Fingerprint, u64)>,
+    /// Reads stop here (`u64::MAX`, or a replayed range's end).
+    limit: u64,
 }
 
 impl std::fmt::Debug for Tailer {
@@ -192,9 +204,49 @@ impl Tailer {
             offset
         };
         let fingerprint = take_fingerprint(&file, path)?;
-        Ok(Tailer {
+        let key = FileKey::of(&file.metadata().map_err(|source| stat_err(path, source))?);
+        Ok(Tailer::new(
+            Arc::new(file),
+            path,
+            key,
+            fingerprint,
+            offset,
+            size,
+            opts,
+        ))
+    }
+
+    /// Reads `start..end` of `file` again, as a detached tailer that stops at
+    /// `end`: with the same options it hands out exactly the lines that
+    /// ended in that range the first time (the last one `partial` if it was).
+    /// The caller checks that the content is still there (size and
+    /// fingerprint); a truncation is not looked for.
+    pub fn replay(
+        file: Arc<File>,
+        path: &Path,
+        key: FileKey,
+        fingerprint: Fingerprint,
+        range: std::ops::Range<u64>,
+        opts: TailOptions,
+    ) -> Tailer {
+        let mut t = Tailer::new(file, path, key, fingerprint, range.start, range.end, opts);
+        t.limit = range.end;
+        t.detached = true;
+        t
+    }
+
+    fn new(
+        file: Arc<File>,
+        path: &Path,
+        key: FileKey,
+        fingerprint: Fingerprint,
+        offset: u64,
+        size: u64,
+        opts: TailOptions,
+    ) -> Tailer {
+        Tailer {
             path: path.to_path_buf(),
-            key: FileKey::of(&file.metadata().map_err(|source| stat_err(path, source))?),
+            key,
             file,
             fingerprint,
             chunk: vec![0; opts.read_chunk.max(1)],
@@ -210,7 +262,13 @@ impl Tailer {
             at_eof: false,
             detached: false,
             truncated_from: None,
-        })
+            limit: u64::MAX,
+        }
+    }
+
+    /// The open descriptor, for reading a handed-out range again.
+    pub fn file(&self) -> &Arc<File> {
+        &self.file
     }
 
     pub fn path(&self) -> &Path {
@@ -316,6 +374,7 @@ impl Tailer {
         let start = self.cons;
         self.cons += len + 1;
         let raw = self.pending_raw + len as u64;
+        let start_offset = self.offset;
         self.offset += raw + 1;
         let kept = if self.pending_raw == 0 {
             &self.chunk[start..start + len]
@@ -328,6 +387,8 @@ impl Tailer {
         let (bytes, cut) = shape(kept, raw, self.opts.max_line);
         let flow = sink(Line {
             bytes,
+            start_offset,
+            fingerprint: self.fingerprint,
             end_offset: self.offset,
             cut,
             partial: false,
@@ -359,10 +420,13 @@ impl Tailer {
         if self.pending_raw == 0 {
             return Flow::More;
         }
+        let start_offset = self.offset;
         self.offset += self.pending_raw;
         let (bytes, cut) = shape(&self.pending, self.pending_raw, self.opts.max_line);
         let flow = sink(Line {
             bytes,
+            start_offset,
+            fingerprint: self.fingerprint,
             end_offset: self.offset,
             cut,
             partial: true,
@@ -387,7 +451,13 @@ impl Tailer {
     /// Reads up to `max` bytes at `read_pos` into the (drained) chunk buffer.
     fn fill(&mut self, max: usize) -> Result<usize, TailError> {
         debug_assert_eq!((self.cons, self.filled), (0, 0), "fill with unsplit bytes");
-        let want = max.min(self.chunk.len());
+        let left = self.limit.saturating_sub(self.read_pos);
+        let want = max
+            .min(self.chunk.len())
+            .min(usize::try_from(left).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
         loop {
             match self.file.read_at(&mut self.chunk[..want], self.read_pos) {
                 Ok(n) => {
@@ -419,6 +489,9 @@ impl Tailer {
         &mut self,
         sink: &mut dyn FnMut(Line<'_>) -> Flow,
     ) -> Result<Flow, TailError> {
+        if self.limit != u64::MAX {
+            return Ok(Flow::More); // a replay: the caller checked the content
+        }
         let size = stat_size(&self.file, &self.path)?;
         if size == self.checked_size && size >= self.read_pos {
             return Ok(Flow::More);

@@ -104,6 +104,9 @@ pub struct OutputStats {
     pub messages_sent: AtomicU64,
     /// Messages written again after a broken connection or a refusal.
     pub resent_messages: AtomicU64,
+    /// Messages a resend could not read again from their file (truncated or
+    /// rewritten with no copy beside it): possibly lost.
+    pub resend_lost_messages: AtomicU64,
     /// Messages written and not yet confirmed (RELP: unanswered commands;
     /// tls/tcp: messages in the resend window).
     pub in_flight: AtomicU64,

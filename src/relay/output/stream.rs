@@ -16,7 +16,17 @@
 //!
 //! After a reconnect, the window is written first, in order: duplicates are
 //! bounded by the window, and nothing the window still holds can be lost.
-//! Memory: the window (at most `resend_window_bytes` plus one batch).
+//!
+//! The window keeps where its lines are, not their frames: a written batch
+//! drops its bytes and keeps its [`Segment`]s (the file descriptor, byte
+//! range, fingerprint and read time of its lines); a resend encodes them
+//! again from the files ([`crate::relay::replay`]), byte for byte the frames
+//! first written. Memory: a few hundred bytes per batch in the window,
+//! whatever `resend_window_bytes` is; a file deleted while the window holds
+//! its lines stays on disk (open) until they are confirmed. A file truncated
+//! meanwhile is read from logrotate's copy; with no copy, the lines are
+//! counted (`resend_lost_messages`) and logged with the file's name. A batch
+//! whose lines did not all come from files keeps its bytes.
 //! stdout has no window: a batch is confirmed once written and flushed.
 
 use std::collections::VecDeque;
@@ -32,6 +42,7 @@ use tokio::time::Instant;
 use super::{unacknowledged_bytes, Backoff, OutputStats, Stream, Transport};
 use crate::relay::batch::{Batch, Mark};
 use crate::relay::config::ResendWindow;
+use crate::relay::replay::{replay, Segment};
 
 /// How long a clean shutdown waits for the receiver to close its side.
 const PEER_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -41,13 +52,45 @@ const AGE_RECHECK: Duration = Duration::from_millis(200);
 
 /// A written batch not yet confirmed.
 struct Kept {
-    batch: Batch,
+    marks: Vec<Mark>,
+    messages: u64,
+    /// Bytes of frames written.
+    len: usize,
+    body: Body,
     written: Instant,
+}
+
+/// What a resend writes again.
+enum Body {
+    /// Lines to encode again from their files.
+    Lines(Vec<Segment>),
+    /// The frames themselves (lines that did not all come from files).
+    Frames(Vec<u8>),
+}
+
+impl Kept {
+    fn new(mut batch: Batch, written: Instant) -> Kept {
+        let len = batch.bytes.len();
+        let body = if batch.replayable() {
+            Body::Lines(batch.segments)
+        } else {
+            batch.shrink_if_sparse();
+            Body::Frames(batch.bytes)
+        };
+        Kept {
+            marks: batch.marks,
+            messages: batch.messages,
+            len,
+            body,
+            written,
+        }
+    }
 }
 
 /// The resend window: written batches, oldest first.
 ///
-/// Invariant: `bytes` is the sum of `batch.bytes.len()` over `kept`.
+/// Invariant: `bytes` is the sum of `len` over `kept` (frames written, not
+/// memory held).
 pub struct Window {
     kept: VecDeque<Kept>,
     bytes: usize,
@@ -63,14 +106,12 @@ impl Window {
         }
     }
 
-    /// Adds a batch just written; returns the batches it pushes out (to confirm).
-    pub fn push(&mut self, mut batch: Batch, now: Instant) -> Vec<Batch> {
-        batch.shrink_if_sparse();
-        self.bytes += batch.bytes.len();
-        self.kept.push_back(Kept {
-            batch,
-            written: now,
-        });
+    /// Adds a batch just written; returns the marks of the batches it
+    /// pushes out (to confirm).
+    pub fn push(&mut self, batch: Batch, now: Instant) -> Vec<Vec<Mark>> {
+        let kept = Kept::new(batch, now);
+        self.bytes += kept.len;
+        self.kept.push_back(kept);
         let mut out = Vec::new();
         // The newest batch always stays: it is the one most at risk.
         while self.bytes > self.limit.bytes && self.kept.len() > 1 {
@@ -81,7 +122,7 @@ impl Window {
 
     /// Batches older than the time bound (to confirm while the connection
     /// is healthy and drained).
-    pub fn aged(&mut self, now: Instant) -> Vec<Batch> {
+    pub fn aged(&mut self, now: Instant) -> Vec<Vec<Mark>> {
         let mut out = Vec::new();
         while self
             .kept
@@ -99,23 +140,23 @@ impl Window {
     }
 
     /// Everything (a clean shutdown).
-    pub fn drain(&mut self) -> Vec<Batch> {
+    pub fn drain(&mut self) -> Vec<Vec<Mark>> {
         self.bytes = 0;
-        self.kept.drain(..).map(|k| k.batch).collect()
+        self.kept.drain(..).map(|k| k.marks).collect()
     }
 
     pub fn messages(&self) -> u64 {
-        self.kept.iter().map(|k| k.batch.messages).sum()
+        self.kept.iter().map(|k| k.messages).sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.kept.is_empty()
     }
 
-    fn pop(&mut self) -> Option<Batch> {
+    fn pop(&mut self) -> Option<Vec<Mark>> {
         let k = self.kept.pop_front()?;
-        self.bytes -= k.batch.bytes.len();
-        Some(k.batch)
+        self.bytes -= k.len;
+        Some(k.marks)
     }
 }
 
@@ -216,7 +257,7 @@ impl Link<'_> {
         let confirmed = match self.window.as_mut() {
             // An empty batch behind nothing unconfirmed needs no window.
             Some(w) if !(batch.bytes.is_empty() && w.is_empty()) => w.push(batch, Instant::now()),
-            _ => vec![batch],
+            _ => vec![batch.marks],
         };
         self.confirm(confirmed)?;
         let in_window = self.window.as_ref().map_or(0, Window::messages);
@@ -224,9 +265,9 @@ impl Link<'_> {
         Ok(())
     }
 
-    fn confirm(&self, batches: Vec<Batch>) -> Result<(), AcksGone> {
-        for b in batches {
-            self.acks.send(b.marks).map_err(|_| AcksGone)?;
+    fn confirm(&self, batches: Vec<Vec<Mark>>) -> Result<(), AcksGone> {
+        for marks in batches {
+            self.acks.send(marks).map_err(|_| AcksGone)?;
         }
         Ok(())
     }
@@ -308,13 +349,26 @@ impl Link<'_> {
         }
     }
 
+    /// Writes the window again, encoding kept lines from their files. The
+    /// reads block this task briefly (page-cache reads of at most
+    /// `resend_window_bytes` worth of lines, once per reconnect).
     async fn resend(&mut self, c: &mut Pin<Box<dyn Stream>>) -> io::Result<()> {
         let Some(w) = self.window.as_mut() else {
             return Ok(());
         };
         let now = Instant::now();
+        let mut frames = Vec::new();
         for k in w.kept.iter_mut() {
-            c.write_all(&k.batch.bytes).await?;
+            let bytes = match &k.body {
+                Body::Frames(bytes) => bytes,
+                Body::Lines(segments) => {
+                    frames.clear();
+                    frames.reserve(k.len);
+                    encode_again(segments, &mut frames, self.stats);
+                    &frames
+                }
+            };
+            c.write_all(bytes).await?;
             // Written on this connection: its age starts again.
             k.written = now;
         }
@@ -349,6 +403,28 @@ impl Link<'_> {
                 peer = self.transport.peer(),
                 "the receiver did not close its side; the last window is not confirmed (sent again after a restart)"
             ),
+        }
+    }
+}
+
+/// Appends the frames of `segments` to `out`. Lines that are gone are
+/// counted and logged with their file: they cannot be sent again.
+fn encode_again(segments: &[Segment], out: &mut Vec<u8>, stats: &OutputStats) {
+    for seg in segments {
+        match replay(seg, out) {
+            Ok(n) if n == seg.messages => {}
+            Ok(n) => tracing::warn!(
+                path = %seg.origin.path.display(),
+                expected = seg.messages,
+                got = n,
+                "file content changed under the resend window; sent what it holds now"
+            ),
+            Err(e) => {
+                stats
+                    .resend_lost_messages
+                    .fetch_add(seg.messages, Ordering::Relaxed);
+                tracing::error!(error = %e, messages = seg.messages, "cannot send these lines again: they may be lost if the receiver had not stored them");
+            }
         }
     }
 }
@@ -404,12 +480,22 @@ async fn peer_has_closed(c: &mut Pin<Box<dyn Stream>>) -> bool {
 mod tests {
     use super::*;
 
+    /// A batch of `len` bytes whose mark's offset is `len` (to tell them apart).
     fn batch(len: usize) -> Batch {
-        Batch {
+        let mut b = Batch {
             bytes: vec![b'x'; len],
-            marks: Vec::new(),
             messages: 1,
-        }
+            ..Batch::default()
+        };
+        let path: std::sync::Arc<std::path::Path> = std::path::Path::new("/x").into();
+        let key = crate::relay::fingerprint::FileKey { dev: 1, ino: 1 };
+        let fp = crate::relay::fingerprint::Fingerprint::of_bytes(b"");
+        b.mark(key, fp, len as u64, &path);
+        b
+    }
+
+    fn offsets(out: &[Vec<Mark>]) -> Vec<u64> {
+        out.iter().flatten().map(|m| m.offset).collect()
     }
 
     fn window(bytes: usize) -> Window {
@@ -425,7 +511,7 @@ mod tests {
         let now = Instant::now();
         assert!(w.push(batch(60), now).is_empty());
         let out = w.push(batch(50), now);
-        assert_eq!(out.iter().map(|b| b.bytes.len()).collect::<Vec<_>>(), [60]);
+        assert_eq!(offsets(&out), [60]);
         assert_eq!(w.bytes, 50);
     }
 

@@ -278,6 +278,9 @@ impl Delivery {
     ) -> Result<(), SessionEnd> {
         let msgs = batch.message_ranges();
         batch.shrink_if_sparse();
+        // RELP resends the frames it holds (at most `window` messages):
+        // the files' descriptors need not stay open for it.
+        batch.segments = Vec::new();
         let first = self.next_seq;
         self.next_seq += msgs.len() as u64;
         self.held.push_back(Held { batch, msgs, first });

@@ -1,0 +1,416 @@
+//! Lines read again from their files: what the resend window keeps instead
+//! of the frames it wrote.
+//!
+//! The reader turns lines into frames with a [`LineCodec`] and records, per
+//! batch, which byte ranges of which files the frames came from
+//! ([`Segment`]s, sharing the tailer's open descriptor through an
+//! [`Origin`]). A `tls`/`tcp` output writes a batch, drops its frames and
+//! keeps the segments; after a reconnect it encodes them again with
+//! [`replay`]. The window then costs a few hundred bytes per batch instead of
+//! `resend_window_bytes` of frames (issue 5: peak RSS), and the frames come
+//! out the same bytes: same line split ([`Tailer::replay`]), same rule and
+//! header fields, same read time for lines that carry no time of their own.
+//!
+//! The descriptor keeps a renamed or deleted file readable. A file truncated
+//! since (copytruncate, truncate in place) no longer holds the range: the
+//! lines are looked for in logrotate's copy beside it (same first bytes, a
+//! name that extends the file's), as the reader does for its own position.
+//! If neither holds them, [`replay`] says so, naming the file, and the
+//! caller counts and logs the loss.
+
+use std::fs::File;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::relay::checkpoint::Entry;
+use crate::relay::classify::FileRule;
+use crate::relay::fingerprint::{FileKey, Fingerprint};
+use crate::relay::reader::rotated_copy_of;
+use crate::relay::rfc5424::{Encoder, HeaderFields};
+use crate::relay::tail::{Flow, Line, ReadOutcome, TailOptions, Tailer};
+use crate::relay::time::Timestamp;
+
+/// How lines become frames: one per relay, shared by the reader and replays.
+#[derive(Debug)]
+pub struct LineCodec {
+    pub encoder: Encoder,
+    /// How files are split into lines (a replay must split the same way).
+    pub tail: TailOptions,
+    /// Put a newline after each frame (stdout, for people).
+    pub newline: bool,
+}
+
+impl LineCodec {
+    /// Appends the frame of `line` to `out`; returns true when the message
+    /// was truncated.
+    pub fn encode_line(
+        &self,
+        origin: &Origin,
+        read_time: &Timestamp,
+        line: &Line<'_>,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let rule = &origin.rule;
+        let c = rule.classify(line.bytes);
+        let ts = c.timestamp.as_ref().unwrap_or(read_time);
+        let truncated = self.encoder.encode_frame(
+            out,
+            rule.facility,
+            c.severity,
+            ts,
+            &origin.fields,
+            c.message,
+            line.cut,
+        );
+        if self.newline {
+            out.push(b'\n');
+        }
+        truncated
+    }
+}
+
+/// A file being read and how its lines are stamped; a [`Segment`] holds it
+/// while its lines may have to be read again.
+pub struct Origin {
+    pub file: Arc<File>,
+    pub key: FileKey,
+    /// Where the file was when its lines were read.
+    pub path: Arc<Path>,
+    pub rule: Arc<FileRule>,
+    pub fields: HeaderFields,
+    pub codec: Arc<LineCodec>,
+}
+
+impl std::fmt::Debug for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Origin")
+            .field("path", &self.path)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Consecutive lines of one file in a batch: `range` of the file as it was
+/// when they were read (`fingerprint`), stamped at `read_time`.
+#[derive(Clone, Debug)]
+pub struct Segment {
+    pub origin: Arc<Origin>,
+    pub fingerprint: Fingerprint,
+    pub range: Range<u64>,
+    pub read_time: Timestamp,
+    pub messages: u64,
+}
+
+impl Segment {
+    /// Whether the line that starts at `start` can extend this segment.
+    pub fn continues(
+        &self,
+        origin: &Arc<Origin>,
+        fingerprint: Fingerprint,
+        start: u64,
+        read_time: &Timestamp,
+    ) -> bool {
+        Arc::ptr_eq(&self.origin, origin)
+            && self.range.end == start
+            && self.fingerprint == fingerprint
+            && self.read_time == *read_time
+    }
+}
+
+/// A segment's lines can no longer be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: bytes {}..{} are gone (truncated or rewritten, and no copy beside it holds them)", path.display(), range.start, range.end)]
+pub struct Gone {
+    pub path: PathBuf,
+    pub range: Range<u64>,
+}
+
+/// Appends the frames of `seg`'s lines to `out`, as they were first encoded;
+/// returns how many messages that was.
+pub fn replay(seg: &Segment, out: &mut Vec<u8>) -> Result<u64, Gone> {
+    let origin = &seg.origin;
+    let (file, path, key) = match still_holds(&origin.file, seg) {
+        true => (
+            Arc::clone(&origin.file),
+            origin.path.to_path_buf(),
+            origin.key,
+        ),
+        false => copy_holding(seg).ok_or_else(|| Gone {
+            path: origin.path.to_path_buf(),
+            range: seg.range.clone(),
+        })?,
+    };
+    let codec = &origin.codec;
+    let mut tailer = Tailer::replay(
+        file,
+        &path,
+        key,
+        seg.fingerprint,
+        seg.range.clone(),
+        codec.tail.clone(),
+    );
+    let mut messages = 0;
+    let now = Instant::now();
+    loop {
+        let outcome = tailer.read_lines(now, usize::MAX, &mut |line| {
+            codec.encode_line(origin, &seg.read_time, &line, out);
+            messages += 1;
+            Flow::More
+        });
+        match outcome {
+            Ok(ReadOutcome::Eof) => break,
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading lines again for the resend window");
+                return Err(Gone {
+                    path,
+                    range: seg.range.clone(),
+                });
+            }
+        }
+    }
+    Ok(messages)
+}
+
+/// The file still has the segment's bytes: as long, and the same first bytes.
+fn still_holds(file: &File, seg: &Segment) -> bool {
+    let long_enough = file.metadata().is_ok_and(|m| m.len() >= seg.range.end);
+    long_enough && seg.fingerprint.matches(file).unwrap_or(false)
+}
+
+/// logrotate's copytruncate copy of the segment's file, if one holds the range.
+fn copy_holding(seg: &Segment) -> Option<(Arc<File>, PathBuf, FileKey)> {
+    let origin = &seg.origin;
+    let entry = Entry {
+        key: origin.key,
+        fingerprint: seg.fingerprint,
+        // rotated_copy_of wants a copy longer than this offset.
+        offset: seg.range.end.saturating_sub(1),
+        path: origin.path.to_path_buf(),
+    };
+    let dir = origin.path.parent()?;
+    let found = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| **p != *origin.path)
+        .find_map(|p| rotated_copy_of(&entry, &p, true))?;
+    let (path, key) = found;
+    let file = File::open(&path).ok()?;
+    still_holds(&file, seg).then(|| (Arc::new(file), path, key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::batch::Batch;
+    use crate::relay::classify::{plain_rule, LineFormat};
+    use crate::relay::rfc5424::{Facility, Severity};
+    use proptest::prelude::*;
+    use std::io::Write;
+    use std::time::Duration;
+
+    fn tail_opts(max_line: usize, read_chunk: usize) -> TailOptions {
+        TailOptions {
+            max_line,
+            partial_after: Duration::from_secs(5),
+            read_chunk,
+        }
+    }
+
+    /// A log file, a tailer on it, and the batches its lines went into.
+    struct Rig {
+        dir: tempfile::TempDir,
+        path: PathBuf,
+        tailer: Tailer,
+        origin: Arc<Origin>,
+        t0: Instant,
+        /// Read time of the next read: a different one per read, as in the reader.
+        reads: i64,
+    }
+
+    impl Rig {
+        fn new(max_line: usize, read_chunk: usize) -> Rig {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("app.log");
+            std::fs::write(&path, b"").unwrap();
+            let opts = tail_opts(max_line, read_chunk);
+            let tailer = Tailer::open(&path, 0, opts.clone()).unwrap();
+            let codec = Arc::new(LineCodec {
+                encoder: Encoder::new(max_line + 40, false),
+                tail: opts,
+                newline: false,
+            });
+            let origin = Arc::new(Origin {
+                file: Arc::clone(tailer.file()),
+                key: tailer.key(),
+                path: Arc::from(path.as_path()),
+                rule: Arc::new(plain_rule(
+                    "app",
+                    "app",
+                    Facility::Local0,
+                    Severity::Informational,
+                    LineFormat::Auto,
+                )),
+                fields: HeaderFields::new("host", "app", "-", "app", &[]),
+                codec,
+            });
+            Rig {
+                dir,
+                path,
+                tailer,
+                origin,
+                t0: Instant::now(),
+                reads: 0,
+            }
+        }
+
+        fn append(&self, bytes: &[u8]) {
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&self.path)
+                .unwrap();
+            f.write_all(bytes).unwrap();
+        }
+
+        /// One read call of at most `budget` bytes at `secs` after the start.
+        fn read(&mut self, batch: &mut Batch, budget: usize, secs: u64) -> ReadOutcome {
+            self.reads += 1;
+            let read_time = Timestamp {
+                unix_secs: 1_700_000_000 + self.reads,
+                micros: 0,
+                offset_minutes: 0,
+            };
+            let now = self.t0 + Duration::from_secs(secs);
+            let origin = Arc::clone(&self.origin);
+            self.tailer
+                .read_lines(now, budget, &mut |line| {
+                    batch.push_line(&origin, &read_time, &line);
+                    Flow::More
+                })
+                .unwrap()
+        }
+
+        fn read_to_eof(&mut self, batch: &mut Batch, secs: u64) {
+            while self.read(batch, 1 << 20, secs) != ReadOutcome::Eof {}
+        }
+    }
+
+    fn replayed(batch: &Batch) -> Result<Vec<u8>, Gone> {
+        assert!(batch.replayable(), "{batch:?}");
+        let mut out = Vec::new();
+        for seg in &batch.segments {
+            assert_eq!(replay(seg, &mut out)?, seg.messages);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn a_renamed_then_deleted_file_is_read_again_through_its_descriptor() {
+        let mut rig = Rig::new(100, 64);
+        rig.append(b"one\n{\"severity\":\"ERROR\",\"msg\":\"two\"}\r\nthree\n");
+        let mut batch = Batch::default();
+        rig.read_to_eof(&mut batch, 0);
+        assert_eq!(batch.messages, 3);
+        let moved = rig.dir.path().join("app.log.1");
+        std::fs::rename(&rig.path, &moved).unwrap();
+        std::fs::remove_file(&moved).unwrap();
+        assert_eq!(replayed(&batch).unwrap(), batch.bytes);
+    }
+
+    #[test]
+    fn a_copytruncated_file_is_read_again_from_logrotates_copy() {
+        let mut rig = Rig::new(100, 64);
+        rig.append(b"first line of the old content\nsecond\n");
+        let mut batch = Batch::default();
+        rig.read_to_eof(&mut batch, 0);
+        // logrotate copytruncate: copy, truncate, then the app writes on.
+        std::fs::copy(&rig.path, rig.dir.path().join("app.log.1")).unwrap();
+        std::fs::File::create(&rig.path).unwrap();
+        rig.append(b"new content that is longer than the old one was, by far\n");
+        assert_eq!(replayed(&batch).unwrap(), batch.bytes);
+    }
+
+    #[test]
+    fn a_truncated_file_with_no_copy_is_reported_gone_by_name() {
+        let mut rig = Rig::new(100, 64);
+        rig.append(b"a line\nanother line\n");
+        let mut batch = Batch::default();
+        rig.read_to_eof(&mut batch, 0);
+        std::fs::File::create(&rig.path).unwrap();
+        let err = replayed(&batch).unwrap_err();
+        assert_eq!(
+            (err.path.as_path(), err.range.clone()),
+            (rig.path.as_path(), 0..20)
+        );
+        assert!(err.to_string().contains("app.log"), "{err}");
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Append(Vec<u8>),
+        /// A read call with this budget, `idle` seconds after the last write.
+        Read {
+            budget: usize,
+            idle: u64,
+        },
+        /// The batch is shipped; the next lines go into a new one.
+        Ship,
+    }
+
+    fn arb_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just(b"\n".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just("é€😀".as_bytes().to_vec()),
+            Just(br#"{"severity":"WARN","time":"2026-11-25T10:00:00.123Z","m":"x"}"#.to_vec()),
+            "[a-z ]{0,30}".prop_map(String::into_bytes),
+            (1usize..120).prop_map(|n| vec![b'x'; n]),
+        ];
+        prop::collection::vec(piece, 1..6).prop_map(|v| v.concat())
+    }
+
+    fn arb_op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => arb_bytes().prop_map(Op::Append),
+            3 => ((1usize..200), prop_oneof![Just(0u64), Just(10)])
+                .prop_map(|(budget, idle)| Op::Read { budget, idle }),
+            1 => Just(Op::Ship),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Whatever the writes, reads, budgets, partial lines and overlong
+        /// lines, a batch's segments encode again to its exact bytes.
+        #[test]
+        fn segments_encode_again_to_the_bytes_first_written(
+            ops in prop::collection::vec(arb_op(), 1..40),
+            max_line in 8usize..64,
+            read_chunk in 1usize..32,
+        ) {
+            let mut rig = Rig::new(max_line, read_chunk);
+            let mut batches = vec![Batch::default()];
+            let mut clock = 0;
+            for op in ops {
+                let batch = batches.last_mut().unwrap();
+                match op {
+                    Op::Append(bytes) => rig.append(&bytes),
+                    Op::Read { budget, idle } => {
+                        clock += idle;
+                        rig.read(batch, budget, clock);
+                    }
+                    Op::Ship => batches.push(Batch::default()),
+                }
+            }
+            rig.tailer.detach();
+            rig.read_to_eof(batches.last_mut().unwrap(), clock);
+            for b in &batches {
+                prop_assert_eq!(replayed(b).unwrap(), b.bytes.clone());
+            }
+        }
+    }
+}

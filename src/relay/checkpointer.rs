@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,11 @@ impl Default for CheckpointStats {
 }
 
 /// Applies marks from `acks` until the channel closes, then stores a final time.
+///
+/// Whoever closes the channel must then [`std::thread::Thread::unpark`] this
+/// thread: while a store is pending it parks until the store is due instead
+/// of waking for every confirmed batch (thousands a second under load), and
+/// only an unpark makes it look at the channel before then.
 pub fn run(
     path: PathBuf,
     mut state: Checkpoints,
@@ -46,21 +51,26 @@ pub fn run(
     let mut dirty = false;
     let mut last_store = Instant::now();
     loop {
-        // Nothing to store: block until marks come. A timeout computed from
-        // `last_store` would be zero once an interval has passed without a
-        // store, and recv_timeout(0) in a loop spins a whole core while idle.
-        let next = if dirty {
-            acks.recv_timeout(interval.saturating_sub(last_store.elapsed()))
-        } else {
-            acks.recv().map_err(|_| RecvTimeoutError::Disconnected)
-        };
-        match next {
-            Ok(marks) => {
-                dirty |= !marks.is_empty();
-                apply(&mut state, marks);
+        if !dirty {
+            // Nothing to store: block until marks come (never a timed wait
+            // in a loop: a timeout of zero would spin a core while idle).
+            match acks.recv() {
+                Ok(marks) => {
+                    dirty = !marks.is_empty();
+                    apply(&mut state, marks);
+                }
+                Err(_) => break,
             }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
+        } else {
+            let due = last_store + interval;
+            let now = Instant::now();
+            if now < due {
+                std::thread::park_timeout(due - now);
+            }
+        }
+        let open = drain(&acks, &mut state, &mut dirty);
+        if !open {
+            break;
         }
         if dirty && last_store.elapsed() >= interval {
             dirty = !store(&path, &state, &stats);
@@ -69,6 +79,20 @@ pub fn run(
     }
     if dirty {
         store(&path, &state, &stats);
+    }
+}
+
+/// Applies every batch of marks queued now; false once the channel is closed.
+fn drain(acks: &Receiver<Vec<Mark>>, state: &mut Checkpoints, dirty: &mut bool) -> bool {
+    loop {
+        match acks.try_recv() {
+            Ok(marks) => {
+                *dirty |= !marks.is_empty();
+                apply(state, marks);
+            }
+            Err(TryRecvError::Empty) => return true,
+            Err(TryRecvError::Disconnected) => return false,
+        }
     }
 }
 
@@ -106,5 +130,79 @@ fn store(path: &std::path::Path, state: &Checkpoints, stats: &CheckpointStats) -
             tracing::error!(error = %e, "cannot write the checkpoint; will retry (lines are re-sent after a restart, not lost)");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::fingerprint::{FileKey, Fingerprint};
+    use std::path::Path;
+    use std::sync::mpsc;
+
+    fn mark(offset: u64) -> Vec<Mark> {
+        vec![Mark {
+            key: FileKey { dev: 1, ino: 7 },
+            fingerprint: Fingerprint::of_bytes(b"x"),
+            offset,
+            path: Arc::from(Path::new("/logs/app.log")),
+            finished: false,
+        }]
+    }
+
+    fn stored_offset(path: &Path) -> Option<u64> {
+        let state = Checkpoints::load(path).ok()?;
+        Some(state.get(FileKey { dev: 1, ino: 7 })?.offset)
+    }
+
+    #[test]
+    fn stores_at_most_once_per_interval_and_the_last_marks_at_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoints.v1");
+        let (tx, rx) = mpsc::channel();
+        let stats = Arc::new(CheckpointStats::default());
+        let (p, s) = (path.clone(), Arc::clone(&stats));
+        let interval = Duration::from_millis(300);
+        let writer = std::thread::spawn(move || run(p, Checkpoints::default(), rx, interval, s));
+        let start = Instant::now();
+        for offset in 1..=2_000 {
+            tx.send(mark(offset)).unwrap();
+        }
+        // The first marks come after a store-less start: stored once the
+        // interval since the writer started is up, with what was queued.
+        while stored_offset(&path).is_none() {
+            assert!(start.elapsed() < Duration::from_secs(5), "never stored");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            start.elapsed() >= interval / 2,
+            "stored before the interval"
+        );
+        tx.send(mark(5_000)).unwrap();
+        let closed = Instant::now();
+        drop(tx);
+        writer.thread().unpark();
+        writer.join().unwrap();
+        assert!(
+            closed.elapsed() < interval,
+            "the close waited for the interval"
+        );
+        assert_eq!(stored_offset(&path), Some(5_000));
+    }
+
+    #[test]
+    fn a_closed_channel_is_seen_by_the_due_time_even_without_an_unpark() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoints.v1");
+        let (tx, rx) = mpsc::channel();
+        let p = path.clone();
+        let interval = Duration::from_millis(200);
+        let writer = std::thread::spawn(move || {
+            run(p, Checkpoints::default(), rx, interval, Arc::default())
+        });
+        tx.send(mark(42)).unwrap();
+        drop(tx);
+        writer.join().unwrap();
+        assert_eq!(stored_offset(&path), Some(42));
     }
 }

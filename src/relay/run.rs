@@ -169,6 +169,9 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), StartError> {
         }
     });
     drop(runtime);
+    // The output (and its end of the ack channel) is gone: the checkpoint
+    // writer may be parked until its next store is due; let it see that now.
+    checkpoint_thread.thread().unpark();
 
     if reader_thread.join().is_err() {
         tracing::error!("the reader thread panicked");

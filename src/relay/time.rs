@@ -91,22 +91,19 @@ impl Timestamp {
             .unix_secs
             .saturating_add(offset * 60)
             .clamp(MIN_UNIX_SECS, MAX_UNIX_SECS);
-        let days = local.div_euclid(86_400);
-        let secs_of_day = local.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
+        // Lines come in time order, most in the same second as the one
+        // before: the date and time of day are rendered once per second
+        // (per thread), not once per line.
+        let head = match LAST_FORMATTED.get() {
+            (secs, head) if secs == local => head,
+            _ => {
+                let head = date_time_text(local);
+                LAST_FORMATTED.set((local, head));
+                head
+            }
+        };
+        buf[..19].copy_from_slice(&head);
         let micros = self.micros.min(999_999);
-        // The clamp above keeps `y` in 0..=9999, so every cast below is exact.
-        put_digits(&mut buf[0..4], y as u32);
-        buf[4] = b'-';
-        put_digits(&mut buf[5..7], m);
-        buf[7] = b'-';
-        put_digits(&mut buf[8..10], d);
-        buf[10] = b'T';
-        put_digits(&mut buf[11..13], (secs_of_day / 3600) as u32);
-        buf[13] = b':';
-        put_digits(&mut buf[14..16], (secs_of_day / 60 % 60) as u32);
-        buf[16] = b':';
-        put_digits(&mut buf[17..19], (secs_of_day % 60) as u32);
         let mut n = 19;
         if micros != 0 {
             buf[19] = b'.';
@@ -127,6 +124,38 @@ impl Timestamp {
         put_digits(&mut buf[n + 4..n + 6], abs % 60);
         n + 6
     }
+}
+
+thread_local! {
+    /// The last local second [`Timestamp::format_rfc3339`] rendered, and its text.
+    static LAST_FORMATTED: std::cell::Cell<(i64, [u8; 19])> =
+        const { std::cell::Cell::new((i64::MIN, [0; 19])) };
+    /// The last `YYYY-MM-DDTHH:MM:SS` [`parse_rfc3339`] read, and its local
+    /// seconds since the epoch (as if UTC; the offset is applied after).
+    static LAST_PARSED: std::cell::Cell<([u8; 19], i64)> =
+        const { std::cell::Cell::new(([0; 19], 0)) };
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of `local` seconds (already clamped to years
+/// 0000–9999).
+fn date_time_text(local: i64) -> [u8; 19] {
+    let mut buf = [0u8; 19];
+    let days = local.div_euclid(86_400);
+    let secs_of_day = local.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    // The caller's clamp keeps `y` in 0..=9999, so every cast below is exact.
+    put_digits(&mut buf[0..4], y as u32);
+    buf[4] = b'-';
+    put_digits(&mut buf[5..7], m);
+    buf[7] = b'-';
+    put_digits(&mut buf[8..10], d);
+    buf[10] = b'T';
+    put_digits(&mut buf[11..13], (secs_of_day / 3600) as u32);
+    buf[13] = b':';
+    put_digits(&mut buf[14..16], (secs_of_day / 60 % 60) as u32);
+    buf[16] = b':';
+    put_digits(&mut buf[17..19], (secs_of_day % 60) as u32);
+    buf
 }
 
 fn clamp_secs_u64(s: u64) -> i64 {
@@ -337,7 +366,38 @@ fn utc_offset(c: &mut Cursor<'_>) -> Option<i16> {
 /// loggers differ), 1 to 9 fraction digits (truncated to microseconds, never
 /// rounded into the next second), `Z`/`z`/`±HH:MM`/`±HHMM`. A leap second
 /// `:60` is clamped to `:59.999999`. `-00:00` ("offset unknown") reads as UTC.
+///
+/// The date and time of day of the previous call (per thread) are
+/// remembered: a line in the same second as the one before skips their
+/// parsing and validation (an exact match of those 19 bytes).
 pub fn parse_rfc3339(s: &[u8]) -> Option<Timestamp> {
+    let head: [u8; 19] = s.get(..19)?.try_into().ok()?;
+    let (last, local) = LAST_PARSED.get();
+    if head != last || head == [0; 19] {
+        return parse_rfc3339_uncached(s).inspect(|t| {
+            // A leap second reads as :59.999999 (micros overridden): not
+            // cached, so that a hit never needs to know.
+            if &head[17..19] != b"60" {
+                let local = t.unix_secs + i64::from(t.offset_minutes) * 60;
+                LAST_PARSED.set((head, local));
+            }
+        });
+    }
+    let mut c = Cursor { s, pos: 19 };
+    let micros = c.fraction()?;
+    let offset = utc_offset(&mut c)?;
+    if !c.done() {
+        return None;
+    }
+    Some(Timestamp {
+        unix_secs: local - i64::from(offset) * 60,
+        micros,
+        offset_minutes: offset,
+    })
+}
+
+/// [`parse_rfc3339`] without the one-entry cache.
+fn parse_rfc3339_uncached(s: &[u8]) -> Option<Timestamp> {
     let mut c = Cursor::new(s);
     let civil = date_time(&mut c, b'-', b"Tt ")?;
     let micros = c.fraction()?;
@@ -631,6 +691,36 @@ mod tests {
             let s = format!("{}.{:06}", &fmt(&ts(secs, 0, 0))[..19], micros);
             let line = format!("{}_{} payload", &s[..10], &s[11..26]);
             prop_assert_eq!(parse_svlogd(line.as_bytes()), Some((ts(secs, micros, 0), 27)));
+        }
+
+        /// Runs of times in the same or neighbouring seconds (the format
+        /// cache warm) still round-trip.
+        #[test]
+        fn neighbouring_times_round_trip_with_the_format_cache_warm(
+            base in 0i64..MAX_UNIX_SECS - 10,
+            steps in proptest::collection::vec((0i64..3, 0u32..1_000_000, prop_oneof![Just(0i16), Just(60), Just(-330)]), 1..20),
+        ) {
+            for (delta, micros, offset) in steps {
+                let t = ts(base + delta, micros, offset);
+                prop_assert_eq!(parse_rfc3339(fmt(&t).as_bytes()), Some(t));
+            }
+        }
+
+        /// The cache never changes an answer: runs of times that share
+        /// their first 19 bytes (and some that only look alike), each
+        /// parsed with the cache warm, match the uncached parse.
+        #[test]
+        fn cached_parse_matches_the_uncached_one(
+            heads in proptest::collection::vec("(1970|2026|0000|9999)-(01|02|12|13)-(01|28|29|30|31)[Tt ](00|23|24):(00|59):(00|59|60)", 1..4),
+            tails in proptest::collection::vec("(\\.[0-9]{1,10})?(Z|z|[+-](00|23|24):?(00|59)|x)?", 1..8),
+        ) {
+            for tail in &tails {
+                for head in &heads {
+                    let s = format!("{head}{tail}");
+                    prop_assert_eq!(parse_rfc3339(s.as_bytes()), parse_rfc3339_uncached(s.as_bytes()), "{}", s);
+                    prop_assert_eq!(parse_rfc3339(s.as_bytes()), parse_rfc3339_uncached(s.as_bytes()), "{} (again)", s);
+                }
+            }
         }
 
         #[test]

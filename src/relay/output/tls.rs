@@ -72,8 +72,7 @@ pub fn client_config(
     ca_file: &Path,
     client: Option<(&Path, &Path)>,
 ) -> Result<ClientConfig, OutputError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(Arc::new(provider()))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| OutputError::Tls(e.to_string()))?
         .with_root_certificates(load_roots(ca_file)?);
@@ -95,6 +94,23 @@ pub fn client_config(
         }
         None => Ok(builder.with_no_client_auth()),
     }
+}
+
+/// ring's suites with AES-128-GCM offered first: a quarter fewer AES rounds
+/// than AES-256 per byte, the cipher Go's TLS stack and browsers prefer.
+/// The server still decides; every default suite stays offered.
+fn provider() -> rustls::crypto::CryptoProvider {
+    use rustls::CipherSuite as C;
+    let mut p = rustls::crypto::ring::default_provider();
+    p.cipher_suites.sort_by_key(|s| {
+        !matches!(
+            s.suite(),
+            C::TLS13_AES_128_GCM_SHA256
+                | C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+                | C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+        )
+    });
+    p
 }
 
 fn load_certs(

@@ -61,32 +61,27 @@ impl<'a> Fields<'a> {
 
 /// Level names of Ruby's Logger, logrus, zap, Python and syslog, any case.
 pub(super) fn severity_from_name(name: &[u8]) -> Option<Severity> {
-    const NAMES: &[(&[u8], Severity)] = &[
-        (b"info", Severity::Informational),
-        (b"debug", Severity::Debug),
-        (b"warn", Severity::Warning),
-        (b"warning", Severity::Warning),
-        (b"error", Severity::Error),
-        (b"err", Severity::Error),
-        (b"trace", Severity::Debug),
-        (b"notice", Severity::Notice),
-        (b"unknown", Severity::Notice),
-        (b"any", Severity::Notice),
-        (b"fatal", Severity::Critical),
-        (b"crit", Severity::Critical),
-        (b"critical", Severity::Critical),
-        (b"dpanic", Severity::Critical),
-        (b"panic", Severity::Alert),
-        (b"alert", Severity::Alert),
-        (b"emerg", Severity::Emergency),
-        (b"emergency", Severity::Emergency),
-        (b"informational", Severity::Informational),
-    ];
-    NAMES
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|&(_, s)| s)
+    // Lower-cased into a stack buffer, then one `match` (a length switch and
+    // a compare), not a case-insensitive walk over every name per line.
+    let mut buf = [0u8; LONGEST_NAME];
+    let lower = buf.get_mut(..name.len())?;
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    Some(match &*lower {
+        b"info" | b"informational" => Severity::Informational,
+        b"debug" | b"trace" => Severity::Debug,
+        b"warn" | b"warning" => Severity::Warning,
+        b"error" | b"err" => Severity::Error,
+        b"notice" | b"unknown" | b"any" => Severity::Notice,
+        b"fatal" | b"crit" | b"critical" | b"dpanic" => Severity::Critical,
+        b"panic" | b"alert" => Severity::Alert,
+        b"emerg" | b"emergency" => Severity::Emergency,
+        _ => return None,
+    })
 }
+
+/// `informational`: no level name is longer.
+const LONGEST_NAME: usize = 13;
 
 /// An HTTP status (three digits, as a number or a string): 5xx → err,
 /// 4xx → notice, anything else → no opinion.

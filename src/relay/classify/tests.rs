@@ -562,6 +562,8 @@ fn severity_names_map_as_documented() {
         ("panic", Severity::Alert),
         ("alert", Severity::Alert),
         ("emerg", Severity::Emergency),
+        ("EMERGENCY", Severity::Emergency),
+        ("Informational", Severity::Informational),
     ] {
         let line = format!(r#"{{"level":"{name}"}}"#);
         let r = plain_rule(
@@ -572,6 +574,33 @@ fn severity_names_map_as_documented() {
             LineFormat::Json,
         );
         assert_eq!(r.classify(line.as_bytes()).severity, want, "{name}");
+    }
+}
+
+#[test]
+fn names_that_are_not_levels_leave_the_default() {
+    let r = plain_rule(
+        "app",
+        "id",
+        Facility::Local7,
+        Severity::Alert,
+        LineFormat::Json,
+    );
+    for name in [
+        "",
+        "inf",
+        "information",
+        "informationalx",
+        "warn ",
+        "ＩＮＦＯ",
+        "errors",
+    ] {
+        let line = format!(r#"{{"level":"{name}"}}"#);
+        assert_eq!(
+            r.classify(line.as_bytes()).severity,
+            Severity::Alert,
+            "{name:?}"
+        );
     }
 }
 

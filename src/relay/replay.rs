@@ -296,6 +296,15 @@ mod tests {
         fn read_to_eof(&mut self, batch: &mut Batch, secs: u64) {
             while self.read(batch, 1 << 20, secs) != ReadOutcome::Eof {}
         }
+
+        /// A rig whose file holds `content`, read into one batch.
+        fn read_once(content: &[u8]) -> (Rig, Batch) {
+            let mut rig = Rig::new(100, 64);
+            rig.append(content);
+            let mut batch = Batch::default();
+            rig.read_to_eof(&mut batch, 0);
+            (rig, batch)
+        }
     }
 
     fn replayed(batch: &Batch) -> Result<Vec<u8>, Gone> {
@@ -309,10 +318,8 @@ mod tests {
 
     #[test]
     fn a_renamed_then_deleted_file_is_read_again_through_its_descriptor() {
-        let mut rig = Rig::new(100, 64);
-        rig.append(b"one\n{\"severity\":\"ERROR\",\"msg\":\"two\"}\r\nthree\n");
-        let mut batch = Batch::default();
-        rig.read_to_eof(&mut batch, 0);
+        let (rig, batch) =
+            Rig::read_once(b"one\n{\"severity\":\"ERROR\",\"msg\":\"two\"}\r\nthree\n");
         assert_eq!(batch.messages, 3);
         let moved = rig.dir.path().join("app.log.1");
         std::fs::rename(&rig.path, &moved).unwrap();
@@ -322,10 +329,7 @@ mod tests {
 
     #[test]
     fn a_copytruncated_file_is_read_again_from_logrotates_copy() {
-        let mut rig = Rig::new(100, 64);
-        rig.append(b"first line of the old content\nsecond\n");
-        let mut batch = Batch::default();
-        rig.read_to_eof(&mut batch, 0);
+        let (rig, batch) = Rig::read_once(b"first line of the old content\nsecond\n");
         // logrotate copytruncate: copy, truncate, then the app writes on.
         std::fs::copy(&rig.path, rig.dir.path().join("app.log.1")).unwrap();
         std::fs::File::create(&rig.path).unwrap();
@@ -335,10 +339,7 @@ mod tests {
 
     #[test]
     fn a_truncated_file_with_no_copy_is_reported_gone_by_name() {
-        let mut rig = Rig::new(100, 64);
-        rig.append(b"a line\nanother line\n");
-        let mut batch = Batch::default();
-        rig.read_to_eof(&mut batch, 0);
+        let (rig, batch) = Rig::read_once(b"a line\nanother line\n");
         std::fs::File::create(&rig.path).unwrap();
         let err = replayed(&batch).unwrap_err();
         assert_eq!(

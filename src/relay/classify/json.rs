@@ -78,13 +78,24 @@ fn value(line: &[u8], i: usize) -> Option<(&[u8], usize)> {
 /// The index of the `"` closing a string whose content starts at `i`.
 fn string_end(line: &[u8], mut i: usize) -> Option<usize> {
     loop {
-        i += memchr2(b'"', b'\\', line.get(i..)?)?;
+        let rest = line.get(i..)?;
+        // Keys and level or time values are short: a plain loop over the
+        // first bytes beats memchr2's set-up there (perf: memchr2 was half
+        // of the scan on 200-byte lines).
+        let head = rest.len().min(SHORT_STRING);
+        i += match rest[..head].iter().position(|&b| b == b'"' || b == b'\\') {
+            Some(at) => at,
+            None => head + memchr2(b'"', b'\\', &rest[head..])?,
+        };
         if line[i] == b'"' {
             return Some(i);
         }
         i += 2; // a backslash and the byte it escapes
     }
 }
+
+/// Bytes of a string looked at one by one before handing over to memchr2.
+const SHORT_STRING: usize = 32;
 
 /// The index after the `}` or `]` that closes the container opening at `i`.
 fn container_end(line: &[u8], mut i: usize) -> Option<usize> {
@@ -185,6 +196,24 @@ mod tests {
     }
 
     proptest! {
+        /// The byte loop over a string's first bytes and memchr2 after it
+        /// agree with a plain walk, wherever the quote or backslash falls.
+        #[test]
+        fn string_end_matches_a_plain_walk(
+            s in r#"[a-z"\\]{0,8}[a-z ]{0,40}[a-z"\\]{0,8}[a-z ]{0,40}"#,
+            start in 0usize..4,
+        ) {
+            let line = s.as_bytes();
+            let plain = |mut i: usize| loop {
+                match *line.get(i)? {
+                    b'"' => return Some(i),
+                    b'\\' => i += 2,
+                    _ => i += 1,
+                }
+            };
+            prop_assert_eq!(string_end(line, start), plain(start));
+        }
+
         #[test]
         fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = scan(&bytes);

@@ -193,6 +193,28 @@ pub fn glob_base(pattern: &str) -> PathBuf {
     base.parent().map(Path::to_path_buf).unwrap_or(base)
 }
 
+/// A directory inotify watches, and whether the directories below it too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchDir {
+    pub path: PathBuf,
+    pub recursive: bool,
+}
+
+/// Where inotify looks for changes `pattern` can match: [`glob_base`],
+/// recursively only when a directory component has a wildcard. A file
+/// pattern (`/var/log/app.log`, `/var/log/gitlab/*.log`) watches its one
+/// directory: a recursive watch would walk, and spend an inotify watch on,
+/// every directory below it (all of `/var/log`).
+pub fn glob_watch(pattern: &str) -> WatchDir {
+    let dir_has_wildcard = Path::new(pattern)
+        .parent()
+        .is_some_and(|d| d.to_string_lossy().contains(['*', '?', '[']));
+    WatchDir {
+        path: glob_base(pattern),
+        recursive: dir_has_wildcard,
+    }
+}
+
 /// inotify hints: wakes the caller on any event under the watched
 /// directories. Dropping it stops watching.
 pub struct Watcher {
@@ -207,24 +229,29 @@ impl std::fmt::Debug for Watcher {
 }
 
 impl Watcher {
-    /// Watches each directory in `roots` recursively (pass [`glob_base`] of
-    /// each glob). Any failure (missing directory, inotify watch limit) is
-    /// an error: the caller then relies on polling alone.
+    /// Watches each directory in `dirs` (pass [`glob_watch`] of each glob,
+    /// roots recursively). Any failure (missing directory, inotify watch
+    /// limit) is an error: the caller then relies on polling alone.
     pub fn start(
-        roots: &[PathBuf],
+        dirs: &[WatchDir],
         wake: impl Fn() + Send + Sync + 'static,
     ) -> Result<Watcher, DiscoverError> {
         let handler = move |_event: notify::Result<notify::Event>| wake();
         let mut inner =
             notify::recommended_watcher(handler).map_err(|source| DiscoverError::Watch {
-                path: roots.first().cloned().unwrap_or_default(),
+                path: dirs.first().map(|d| d.path.clone()).unwrap_or_default(),
                 source,
             })?;
-        for root in roots {
+        for dir in dirs {
+            let mode = if dir.recursive {
+                notify::RecursiveMode::Recursive
+            } else {
+                notify::RecursiveMode::NonRecursive
+            };
             inner
-                .watch(root, notify::RecursiveMode::Recursive)
+                .watch(&dir.path, mode)
                 .map_err(|source| DiscoverError::Watch {
-                    path: root.clone(),
+                    path: dir.path.clone(),
                     source,
                 })?;
         }
@@ -440,12 +467,63 @@ mod tests {
         assert_eq!(glob_base("/logs/pod-[ab]/x"), Path::new("/logs"));
     }
 
+    fn recursive(path: &Path) -> WatchDir {
+        WatchDir {
+            path: path.to_path_buf(),
+            recursive: true,
+        }
+    }
+
+    #[test]
+    fn only_a_wildcard_in_a_directory_makes_the_watch_recursive() {
+        for (pattern, dir, recursive) in [
+            ("/var/log/gitlab/*/current", "/var/log/gitlab", true),
+            ("/logs/pod-[ab]/x.log", "/logs", true),
+            ("/var/log/gitlab/**/*.log", "/var/log/gitlab", true),
+            (
+                "/var/log/gitlab/gitlab-rails/*.log",
+                "/var/log/gitlab/gitlab-rails",
+                false,
+            ),
+            ("/var/log/app.log", "/var/log", false),
+        ] {
+            let want = WatchDir {
+                path: PathBuf::from(dir),
+                recursive,
+            };
+            assert_eq!(glob_watch(pattern), want, "{pattern}");
+        }
+    }
+
+    /// A file pattern watches its directory only: an event in a
+    /// subdirectory does not wake the reader (and the subdirectories cost
+    /// no inotify watches), one beside the file does.
+    #[test]
+    fn a_file_patterns_watch_is_not_recursive() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("deep/er")).unwrap();
+        let pattern = dir.path().join("*.log");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let _w = Watcher::start(&[glob_watch(&pattern.to_string_lossy())], move || {
+            tx.send(()).unwrap_or_default();
+        })
+        .unwrap();
+        touch(dir.path(), "deep/er/other.log");
+        assert!(
+            rx.recv_timeout(Duration::from_millis(500)).is_err(),
+            "woken by a file in a subdirectory"
+        );
+        touch(dir.path(), "app.log");
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("an inotify event within 10s");
+    }
+
     #[test]
     fn watcher_wakes_on_a_new_file_in_a_subdirectory() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("pod")).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
-        let _w = Watcher::start(&[dir.path().to_path_buf()], move || {
+        let _w = Watcher::start(&[recursive(dir.path())], move || {
             // The receiver outlives the watcher in this test.
             tx.send(()).unwrap_or_default();
         })
@@ -459,7 +537,7 @@ mod tests {
     fn dropping_the_watcher_stops_the_wake_ups() {
         let dir = tempfile::tempdir().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
-        let w = Watcher::start(&[dir.path().to_path_buf()], move || {
+        let w = Watcher::start(&[recursive(dir.path())], move || {
             tx.send(()).unwrap_or_default();
         })
         .unwrap();
@@ -482,9 +560,7 @@ mod tests {
     fn watching_a_missing_directory_is_an_error_for_the_caller_to_poll() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing");
-        let err = Watcher::start(std::slice::from_ref(&missing), || {})
-            .err()
-            .unwrap();
+        let err = Watcher::start(&[recursive(&missing)], || {}).err().unwrap();
         assert!(err.to_string().contains("missing"), "{err}");
     }
 }

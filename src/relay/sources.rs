@@ -55,15 +55,19 @@ impl SourceSet {
         }
     }
 
-    /// The directories inotify should watch (roots, and each glob's fixed prefix).
-    pub fn watch_dirs(&self) -> Vec<PathBuf> {
+    /// The directories inotify should watch: roots (recursively), and each
+    /// glob's fixed prefix ([`discover::glob_watch`]).
+    pub fn watch_dirs(&self) -> Vec<discover::WatchDir> {
         let mut dirs = Vec::new();
         for s in &self.sources {
             if s.watch == crate::relay::config::Watch::Poll {
                 continue;
             }
-            dirs.extend(s.root.iter().cloned());
-            dirs.extend(s.paths.iter().map(|p| discover::glob_base(p)));
+            dirs.extend(s.root.iter().map(|root| discover::WatchDir {
+                path: root.clone(),
+                recursive: true,
+            }));
+            dirs.extend(s.paths.iter().map(|p| discover::glob_watch(p)));
         }
         dirs
     }

@@ -101,7 +101,7 @@ poll_interval = "100ms"
         format!("{}\nresend_window_time = \"1s\"", self.tls_output(port))
     }
 
-    /// RELP over TLS to 127.0.0.1:`port` (the relp branch's output).
+    /// RELP over TLS to 127.0.0.1:`port`.
     fn relp_output(&self, port: u16) -> String {
         format!(
             r#"type = "relp"
@@ -643,31 +643,10 @@ fn window_resends_lines_of_a_rotated_and_deleted_file_as_first_sent() {
 }
 
 /// The same over RELP (TLS inside), where the server acknowledges each
-/// message. Runs only once `type = "relp"` is in the relay (the relp
-/// branch); until then it says it was skipped.
+/// message.
 #[test]
 fn relp_receiver_restarted_mid_stream_loses_no_line() {
-    if let Err(why) = relp_output_available() {
-        eprintln!("restart-relp: skipped: this build has no RELP output ({why})");
-        return;
-    }
     receiver_restarts_lose_nothing("restart-relp", Input::Relp { tls: true }, Rig::relp_output);
-}
-
-/// Whether this build's config accepts `type = "relp"` (`relay --check`).
-fn relp_output_available() -> Result<(), String> {
-    let rig = Rig::new();
-    rig.write_config(&rig.relp_output(1));
-    let out = Command::new(support::reaplog_bin())
-        .args(["relay", "--check", "--config"])
-        .arg(&rig.config)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -772,13 +751,9 @@ fn resets_blackhole_and_refusals_between_relay_and_receiver_lose_no_line() {
 }
 
 /// The same network faults over RELP (TLS inside): unacknowledged messages
-/// are sent again. Runs once `type = "relp"` is in the relay.
+/// are sent again.
 #[test]
 fn network_faults_under_relp_lose_no_line() {
-    if let Err(why) = relp_output_available() {
-        eprintln!("network-relp: skipped: this build has no RELP output ({why})");
-        return;
-    }
     network_faults_lose_nothing("network-relp", Input::Relp { tls: true }, Rig::relp_output);
 }
 

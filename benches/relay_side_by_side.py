@@ -139,6 +139,19 @@ input(type="imfile" file="{path}" tag="gitlab-rails" facility="local0" severity=
 """
 
 
+def tls_output(port, pki):
+    """reaplog's [output]: mutual TLS to the receiver on 127.0.0.1:port."""
+    return f"""
+[output]
+type = "tls"
+address = "127.0.0.1:{port}"
+ca_file = "{pki}/ca.crt"
+cert_file = "{pki}/client.crt"
+key_file = "{pki}/client.key"
+server_name = "{SERVER}"
+"""
+
+
 def reaplog_conf(d, path, port, pki, fmt="json"):
     return f"""
 state_dir = "{d}/state"
@@ -151,14 +164,7 @@ facility = "local0"
 severity = "info"
 format = "{fmt}"
 
-[output]
-type = "tls"
-address = "127.0.0.1:{port}"
-ca_file = "{pki}/ca.crt"
-cert_file = "{pki}/client.crt"
-key_file = "{pki}/client.key"
-server_name = "{SERVER}"
-"""
+""" + tls_output(port, pki)
 
 
 def preset_conf(d, root, port, pki):
@@ -170,14 +176,7 @@ hostname = "bench-host"
 preset = "gitlab"
 root = "{root}"
 
-[output]
-type = "tls"
-address = "127.0.0.1:{port}"
-ca_file = "{pki}/ca.crt"
-cert_file = "{pki}/client.crt"
-key_file = "{pki}/client.key"
-server_name = "{SERVER}"
-"""
+""" + tls_output(port, pki)
 
 
 def spawn_rsyslog(d, conf):

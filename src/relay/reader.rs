@@ -439,15 +439,7 @@ impl Reader {
     /// between our last read and the truncation are in the copy: finish it
     /// from where the old content was read to.
     fn finish_copy(&mut self, old: &Entry) {
-        let Some(dir) = old.path.parent() else { return };
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        let found = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| *p != old.path && !self.files.values().any(|t| **t.path() == **p))
-            .find_map(|p| rotated_copy_of(old, &p, true));
+        let found = copy_beside(old, |p| self.files.values().any(|t| **t.path() == *p));
         if let Some((path, key)) = found {
             self.open_rotated(old, &path, key);
         }
@@ -600,11 +592,7 @@ impl Reader {
 /// key), or a copy (copytruncate) whose name extends the file's and whose
 /// first bytes match. `live`: a live file still has the entry's key, so only
 /// a copy can hold its old content.
-pub(crate) fn rotated_copy_of(
-    entry: &Entry,
-    path: &Path,
-    live: bool,
-) -> Option<(PathBuf, FileKey)> {
+fn rotated_copy_of(entry: &Entry, path: &Path, live: bool) -> Option<(PathBuf, FileKey)> {
     let meta = std::fs::metadata(path).ok()?;
     let key = FileKey::of(&meta);
     if meta.len() <= entry.offset {
@@ -626,6 +614,21 @@ pub(crate) fn rotated_copy_of(
         .matches(&file)
         .ok()?
         .then(|| (path.to_owned(), key))
+}
+
+/// logrotate's copytruncate copy of `entry`'s file: a file beside it (not
+/// `entry.path`, not one `skip` names) that [`rotated_copy_of`] accepts, so
+/// at least `entry.offset + 1` bytes long with the entry's first bytes.
+pub(crate) fn copy_beside(
+    entry: &Entry,
+    skip: impl Fn(&Path) -> bool,
+) -> Option<(PathBuf, FileKey)> {
+    std::fs::read_dir(entry.path.parent()?)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| *p != entry.path && !skip(p))
+        .find_map(|p| rotated_copy_of(entry, &p, true))
 }
 
 /// Hands the batch to the output, leaving an empty one of the same capacity;

@@ -27,7 +27,7 @@ use std::time::Instant;
 use crate::relay::checkpoint::Entry;
 use crate::relay::classify::FileRule;
 use crate::relay::fingerprint::{FileKey, Fingerprint};
-use crate::relay::reader::rotated_copy_of;
+use crate::relay::reader::copy_beside;
 use crate::relay::rfc5424::{Encoder, HeaderFields};
 use crate::relay::tail::{Flow, Line, ReadOutcome, TailOptions, Tailer};
 use crate::relay::time::Timestamp;
@@ -186,20 +186,14 @@ fn copy_holding(seg: &Segment) -> Option<(Arc<File>, PathBuf, FileKey)> {
     let entry = Entry {
         key: origin.key,
         fingerprint: seg.fingerprint,
-        // rotated_copy_of wants a copy longer than this offset.
+        // copy_beside wants a copy longer than this offset.
         offset: seg.range.end.saturating_sub(1),
         path: origin.path.to_path_buf(),
     };
-    let dir = origin.path.parent()?;
-    let found = std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| **p != *origin.path)
-        .find_map(|p| rotated_copy_of(&entry, &p, true))?;
-    let (path, key) = found;
+    // copy_beside checked the copy's length and first bytes.
+    let (path, key) = copy_beside(&entry, |_| false)?;
     let file = File::open(&path).ok()?;
-    still_holds(&file, seg).then(|| (Arc::new(file), path, key))
+    Some((Arc::new(file), path, key))
 }
 
 #[cfg(test)]

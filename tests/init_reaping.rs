@@ -19,6 +19,15 @@ fn only_main_child_left(pid1: i32, main: i32, limit: Duration) -> bool {
     poll(limit, || (children_of(pid1) == [main]).then_some(())).is_some()
 }
 
+/// The pids the LEFTOVERS script prints on its `leftovers …` line.
+fn leftover_pids(run: &mut Running) -> Vec<i32> {
+    let line = run.expect_out("leftovers ");
+    line.split_whitespace()
+        .skip(1)
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
 /// The pid of init's main child.
 fn main_child(init: i32) -> i32 {
     poll(DEADLINE, || children_of(init).first().copied()).expect("main child")
@@ -105,12 +114,7 @@ fn kill_group_on_exit_terms_leftovers_then_kills_after_grace() {
         // Init may be gone before this thread looks (it only waits 300ms):
         // everything is checked through output and, as a subreaper, pids.
         let mut run = Running::init(mode, &opts, &strs(&python(scripts::LEFTOVERS, &[])));
-        let line = run.expect_out("leftovers ");
-        let pids: Vec<i32> = line
-            .split_whitespace()
-            .skip(1)
-            .filter_map(|p| p.parse().ok())
-            .collect();
+        let pids = leftover_pids(&mut run);
         run.expect_out("polite got TERM");
         assert_eq!(run.exit_code(DEADLINE), 0, "{mode:?} {:?}", run.seen_err);
         run.expect_err("after 300ms grace: SIGKILL");
@@ -131,12 +135,7 @@ fn without_kill_group_on_exit_leftovers_survive_a_subreaper() {
         &[],
         &strs(&python(scripts::LEFTOVERS, &[])),
     );
-    let line = run.expect_out("leftovers ");
-    let pids: Vec<i32> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|p| p.parse().ok())
-        .collect();
+    let pids = leftover_pids(&mut run);
     // They outlive init, so they leave its tree: end them by pid.
     let _cleanup = KillOnDrop(pids.clone());
     assert_eq!(run.exit_code(DEADLINE), 0);

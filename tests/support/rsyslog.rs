@@ -468,10 +468,19 @@ impl Rsyslog {
 
     /// SIGSTOP: the receiver stalls; the kernel still accepts connections
     /// and buffers bytes until the socket buffers fill.
+    ///
+    /// Returns once every thread is stopped. `kill` only queues SIGSTOP; the
+    /// group stop spreads when one thread of rsyslogd handles it, and on a
+    /// busy machine the imtcp thread can take a connection in between.
     pub fn pause(&mut self) {
         if let Some(child) = &self.child {
             signal(child, Signal::SIGSTOP);
             self.paused = true;
+            let pid = child.id();
+            assert!(
+                wait_until(START_TIMEOUT, || all_threads_stopped(pid)),
+                "rsyslogd {pid}: threads still running {START_TIMEOUT:?} after SIGSTOP"
+            );
         }
     }
 
@@ -607,6 +616,22 @@ fn signal(child: &Child, sig: Signal) {
     if let Err(e) = kill(pid, sig) {
         assert!(thread::panicking(), "kill({pid}, {sig}): {e}");
     }
+}
+
+/// Whether every thread of `pid` is stopped (`T`) or gone, from
+/// `/proc/PID/task/*/stat`, where the state follows the `)` that closes the name.
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    tasks.flatten().all(|task| {
+        fs::read_to_string(task.path().join("stat")).map_or(true, |stat| {
+            let state = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].trim_start().chars().next());
+            matches!(state, Some('T' | 'Z' | 'X'))
+        })
+    })
 }
 
 fn file_len(path: &Path) -> u64 {

@@ -78,15 +78,7 @@ fn value(line: &[u8], i: usize) -> Option<(&[u8], usize)> {
 /// The index of the `"` closing a string whose content starts at `i`.
 fn string_end(line: &[u8], mut i: usize) -> Option<usize> {
     loop {
-        let rest = line.get(i..)?;
-        // Keys and level or time values are short: a plain loop over the
-        // first bytes beats memchr2's set-up there (perf: memchr2 was half
-        // of the scan on 200-byte lines).
-        let head = rest.len().min(SHORT_STRING);
-        i += match rest[..head].iter().position(|&b| b == b'"' || b == b'\\') {
-            Some(at) => at,
-            None => head + memchr2(b'"', b'\\', &rest[head..])?,
-        };
+        i += quote_or_backslash(line.get(i..)?)?;
         if line[i] == b'"' {
             return Some(i);
         }
@@ -94,7 +86,43 @@ fn string_end(line: &[u8], mut i: usize) -> Option<usize> {
     }
 }
 
-/// Bytes of a string looked at one by one before handing over to memchr2.
+/// The index of the first `"` or `\` in `s`. Keys and level or time
+/// values are short: the first [`SHORT_STRING`] bytes are tested eight at a
+/// time in a `u64` (no branch per byte, no set-up), then memchr2 takes over
+/// for long messages. perf, 200-byte lines: the JSON scan took 13.6 % of
+/// the relay's CPU with a byte loop here, 10.5 % with this.
+fn quote_or_backslash(s: &[u8]) -> Option<usize> {
+    let head = s.len().min(SHORT_STRING);
+    let words = s[..head].chunks_exact(8);
+    let rest = words.remainder();
+    for (n, word) in words.enumerate() {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(word);
+        let x = u64::from_le_bytes(x);
+        let hits = zero_bytes(x ^ QUOTES) | zero_bytes(x ^ BACKSLASHES);
+        if hits != 0 {
+            return Some(n * 8 + hits.trailing_zeros() as usize / 8);
+        }
+    }
+    match rest.iter().position(|&b| b == b'"' || b == b'\\') {
+        Some(at) => Some(head - rest.len() + at),
+        None => Some(head + memchr2(b'"', b'\\', &s[head..])?),
+    }
+}
+
+const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
+const BACKSLASHES: u64 = u64::from_ne_bytes([b'\\'; 8]);
+
+/// The high bit of each zero byte of `x`, plus possibly bits of bytes above
+/// the lowest zero byte (a borrow runs upward), so the lowest set bit is
+/// always exact.
+fn zero_bytes(x: u64) -> u64 {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// Bytes of a string tested word by word before handing over to memchr2.
 const SHORT_STRING: usize = 32;
 
 /// The index after the `}` or `]` that closes the container opening at `i`.
@@ -196,7 +224,7 @@ mod tests {
     }
 
     proptest! {
-        /// The byte loop over a string's first bytes and memchr2 after it
+        /// The word test over a string's first bytes and memchr2 after it
         /// agree with a plain walk, wherever the quote or backslash falls.
         #[test]
         fn string_end_matches_a_plain_walk(
@@ -212,6 +240,25 @@ mod tests {
                 }
             };
             prop_assert_eq!(string_end(line, start), plain(start));
+        }
+
+        /// Any bytes, near misses of both (`!`, `#`, `[`, `]`, 0xA2, 0xDC)
+        /// and high bytes included: the word test finds the first one exactly.
+        #[test]
+        fn quote_or_backslash_finds_the_first_of_either(
+            s in proptest::collection::vec(
+                prop_oneof![Just(b'"'), Just(b'\\'), Just(b'!'), Just(b'#'), Just(b'['),
+                            Just(b']'), Just(0xA2u8), Just(0xDCu8), any::<u8>()],
+                0..80,
+            ),
+            quotes_from in 0usize..80,
+        ) {
+            // Fewer hits: most strings are longer than a word before the end.
+            let s: Vec<u8> = s.iter().enumerate()
+                .map(|(i, &b)| if i < quotes_from && matches!(b, b'"' | b'\\') { b'x' } else { b })
+                .collect();
+            let plain = s.iter().position(|&b| b == b'"' || b == b'\\');
+            prop_assert_eq!(quote_or_backslash(&s), plain);
         }
 
         #[test]

@@ -269,7 +269,8 @@ pub struct SdElement {
 /// `HOSTNAME SP APP-NAME SP PROCID SP MSGID SP STRUCTURED-DATA`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeaderFields {
-    /// The rendered bytes, all valid RFC 5424 syntax.
+    /// The rendered bytes, all valid RFC 5424 syntax, and the SP that
+    /// separates them from MSG (so that a frame is written in fewer copies).
     bytes: Vec<u8>,
     /// Where STRUCTURED-DATA starts in `bytes` (after MSGID's SP): the
     /// encoder writes `bytes[..sd_start]` + `-` when the SD does not fit.
@@ -297,11 +298,17 @@ impl HeaderFields {
         }
         let sd_start = bytes.len();
         push_structured_data(&mut bytes, sd);
+        bytes.push(b' ');
         HeaderFields { bytes, sd_start }
     }
 
     /// The rendered bytes.
     pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.bytes.len() - 1]
+    }
+
+    /// The rendered bytes and the SP before MSG.
+    fn with_sp(&self) -> &[u8] {
         &self.bytes
     }
 
@@ -426,9 +433,7 @@ impl Encoder {
         msg: &[u8],
         msg_was_cut: bool,
     ) -> bool {
-        let mut prefix = [0u8; PREFIX_MAX];
-        let prefix_len = write_prefix(&mut prefix, facility, severity, ts);
-        let prefix = &prefix[..prefix_len];
+        let mut head = Head::new(facility, severity, ts);
         // RFC 5424 §6.4: a BOM promises UTF-8, so a message that is not gets
         // none (checked only when BOMs are on).
         let bom: &[u8] = if self.bom && std::str::from_utf8(msg).is_ok() {
@@ -436,27 +441,37 @@ impl Encoder {
         } else {
             b""
         };
-        let head_len = prefix_len + fields.bytes.len();
+        let fields_sp = fields.with_sp();
+        let head_len = head.prefix_len() + fields_sp.len() - 1;
         let msg_part = if msg.is_empty() {
             0
         } else {
             1 + bom.len() + msg.len()
         };
         if !msg_was_cut && head_len + msg_part <= self.max_message_size {
-            let (sp, bom): (&[u8], &[u8]) = if msg.is_empty() {
-                (b"", b"")
+            // The common case in three copies: MSG-LEN and the prefix, the
+            // fields and their SP, MSG.
+            let (fields_part, bom) = if msg.is_empty() {
+                (fields.as_bytes(), &b""[..])
             } else {
-                (b" ", bom)
+                (fields_sp, bom)
             };
-            write_frame(out, &[prefix, &fields.bytes, sp, bom, msg]);
+            let head = head.with_len(head_len + msg_part);
+            out.reserve(head.len() + fields_part.len() + bom.len() + msg.len());
+            out.extend_from_slice(head);
+            out.extend_from_slice(fields_part);
+            out.extend_from_slice(bom);
+            out.extend_from_slice(msg);
             return false;
         }
+        let prefix = head.prefix();
+        let prefix_len = prefix.len();
         // Truncated: the header, SP, BOM and marker must fit with some of MSG;
         // if even the STRUCTURED-DATA does not, it goes (MIN_MAX_MESSAGE_SIZE
         // guarantees that the header without it fits).
         let fixed = 1 + bom.len() + TRUNCATION_MARKER.len();
         let (fields_a, fields_b) = if head_len + fixed <= self.max_message_size {
-            (&fields.bytes[..], &b""[..])
+            (fields.as_bytes(), &b""[..])
         } else {
             fields.without_sd()
         };
@@ -480,32 +495,69 @@ impl Encoder {
     }
 }
 
-/// Writes `<PRI>1 TIMESTAMP ` into `buf` and returns its length.
-fn write_prefix(
-    buf: &mut [u8; PREFIX_MAX],
-    facility: Facility,
-    severity: Severity,
-    ts: &Timestamp,
-) -> usize {
-    let pri = u16::from(facility.code()) * 8 + u16::from(severity.code());
-    buf[0] = b'<';
-    let mut n = 1;
-    if pri >= 100 {
-        buf[n] = b'0' + (pri / 100) as u8;
+/// `MSG-LEN SP` and `<PRI>1 TIMESTAMP SP` in one stack buffer: the prefix
+/// is written first, after room for the longest MSG-LEN, and MSG-LEN goes
+/// in front of it once the frame's length is known, so both are one copy.
+struct Head {
+    buf: [u8; LEN_MAX + PREFIX_MAX],
+    /// Where the prefix ends.
+    end: usize,
+}
+
+/// `usize::MAX` has 20 digits; MSG-LEN's SP makes 21.
+const LEN_MAX: usize = 21;
+
+impl Head {
+    fn new(facility: Facility, severity: Severity, ts: &Timestamp) -> Head {
+        let mut buf = [0u8; LEN_MAX + PREFIX_MAX];
+        let pri = u16::from(facility.code()) * 8 + u16::from(severity.code());
+        let mut n = LEN_MAX;
+        buf[n] = b'<';
         n += 1;
+        if pri >= 100 {
+            buf[n] = b'0' + (pri / 100) as u8;
+            n += 1;
+        }
+        if pri >= 10 {
+            buf[n] = b'0' + (pri / 10 % 10) as u8;
+            n += 1;
+        }
+        buf[n] = b'0' + (pri % 10) as u8;
+        buf[n + 1..n + 4].copy_from_slice(b">1 ");
+        n += 4;
+        let mut ts_buf = [0u8; RFC3339_MAX_LEN];
+        let ts_len = ts.format_rfc3339(&mut ts_buf);
+        buf[n..n + ts_len].copy_from_slice(&ts_buf[..ts_len]);
+        buf[n + ts_len] = b' ';
+        Head {
+            buf,
+            end: n + ts_len + 1,
+        }
     }
-    if pri >= 10 {
-        buf[n] = b'0' + (pri / 10 % 10) as u8;
-        n += 1;
+
+    fn prefix(&self) -> &[u8] {
+        &self.buf[LEN_MAX..self.end]
     }
-    buf[n] = b'0' + (pri % 10) as u8;
-    buf[n + 1..n + 4].copy_from_slice(b">1 ");
-    n += 4;
-    let mut ts_buf = [0u8; RFC3339_MAX_LEN];
-    let ts_len = ts.format_rfc3339(&mut ts_buf);
-    buf[n..n + ts_len].copy_from_slice(&ts_buf[..ts_len]);
-    buf[n + ts_len] = b' ';
-    n + ts_len + 1
+
+    fn prefix_len(&self) -> usize {
+        self.end - LEN_MAX
+    }
+
+    /// `MSG-LEN SP` for a SYSLOG-MSG of `msg_len` octets and the prefix.
+    fn with_len(&mut self, msg_len: usize) -> &[u8] {
+        let mut i = LEN_MAX - 1;
+        self.buf[i] = b' ';
+        let mut n = msg_len;
+        loop {
+            i -= 1;
+            self.buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        &self.buf[i..self.end]
+    }
 }
 
 /// Appends the length prefix and then every slice in order.

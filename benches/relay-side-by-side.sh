@@ -16,7 +16,8 @@
 # Usage: benches/relay-side-by-side.sh [REAPLOG_BINARY]
 #   With no argument it builds `cargo build --release` and uses
 #   $CARGO_TARGET_DIR/release/reaplog (default target/).
-# Environment: ROUNDS (default 3), LINES (default 1000000), GITLAB_MIB
+# Environment: ROUNDS (default 3), SINK_ROUNDS (default 9: the discard-sink
+#   runs are short, so noisier), LINES (default 1000000), GITLAB_MIB
 #   (default 96), CORPUS (default /tmp/reaplog-bench-corpus; generated once
 #   by benches/gen-corpus.py and reused), WORK (default: a new temp dir,
 #   removed at exit), SKIP_SINK=1 to leave out the discard-sink runs,
@@ -77,7 +78,8 @@ mkdir -p "$pki"
 echo "reaplog: $reaplog ($(stat -c %s "$reaplog") bytes); $(/usr/sbin/rsyslogd -v | head -n1)" >&2
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-args=(--reaplog "$reaplog" --corpus "$CORPUS" --pki "$pki" --work "$WORK" --rounds "$ROUNDS")
+args=(--reaplog "$reaplog" --corpus "$CORPUS" --pki "$pki" --work "$WORK" --rounds "$ROUNDS"
+      --sink-rounds "${SINK_ROUNDS:-9}")
 if [ -n "${SKIP_SINK:-}" ]; then args+=(--skip-sink); fi
 if [ -n "${ONLY:-}" ]; then args+=(--only "$ONLY"); fi
 $PY benches/relay_side_by_side.py "${args[@]}"

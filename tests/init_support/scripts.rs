@@ -19,8 +19,15 @@ if role == "spawn":
     role = "parent"
     subprocess.Popen([sys.executable, "-c", SCRIPT, "child"])
 say(role, "ready", os.getpid())
+# Not signal.pause(): a signal landing between Python's check for pending
+# handlers and the pause() call would wait there for the next signal, and
+# the test sends the next one only after seeing this one. The C-level
+# handler writes to the wakeup fd, so this read returns either way.
+wake_r, wake_w = os.pipe()
+os.set_blocking(wake_w, False)
+signal.set_wakeup_fd(wake_w)
 while True:
-    signal.pause()
+    os.read(wake_r, 512)
 "#;
 
 /// The printer, with its own source available as SCRIPT (to re-run itself).
@@ -96,9 +103,13 @@ for kind in ("polite", "stubborn"):
             signal.signal(signal.SIGTERM, bye)
         else:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # A wakeup fd, not signal.pause(): see PRINTER.
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
         os.write(w, b"x")
         while True:
-            signal.pause()
+            os.read(wake_r, 512)
     pids.append(pid)
 os.read(r, 1); os.read(r, 1)
 print("leftovers", *pids, flush=True)

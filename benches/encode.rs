@@ -8,9 +8,9 @@ use std::path::Path;
 
 use divan::counter::BytesCount;
 use divan::{black_box, Bencher};
-use reaplog::relay::classify::{gitlab_rule, FileRule};
-use reaplog::relay::rfc5424::{Encoder, HeaderFields, Severity};
-use reaplog::relay::time::{parse_rfc3339, Timestamp};
+use reaplog::relay::encode::classify::{gitlab_rule, FileRule};
+use reaplog::relay::encode::rfc5424::{Encoder, HeaderFields, Severity};
+use reaplog::relay::encode::time::{parse_rfc3339, Timestamp};
 
 fn main() {
     divan::main();

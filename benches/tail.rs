@@ -13,10 +13,10 @@ use std::time::Instant;
 
 use divan::counter::{BytesCount, ItemsCount};
 use divan::{black_box, Bencher};
-use reaplog::relay::classify::{plain_rule, LineFormat};
-use reaplog::relay::rfc5424::{Encoder, Facility, HeaderFields, Severity};
-use reaplog::relay::tail::{Flow, ReadOutcome, TailOptions, Tailer};
-use reaplog::relay::time::Timestamp;
+use reaplog::relay::encode::classify::{plain_rule, LineFormat};
+use reaplog::relay::encode::rfc5424::{Encoder, Facility, HeaderFields, Severity};
+use reaplog::relay::encode::time::Timestamp;
+use reaplog::relay::input::tail::{Flow, ReadOutcome, TailOptions, Tailer};
 
 fn main() {
     divan::main();

@@ -881,7 +881,7 @@ fn unwritable_state_dir_is_reported_with_its_path_and_lines_keep_flowing() {
     fs::set_permissions(&rig.state, fs::Permissions::from_mode(0o755)).unwrap();
     let size = fs::metadata(&a.path).unwrap().len();
     let caught_up = support::wait_until(Duration::from_secs(10), || {
-        reaplog::relay::checkpoint::Checkpoints::load(&checkpoint)
+        reaplog::relay::state::checkpoint::Checkpoints::load(&checkpoint)
             .is_ok_and(|c| c.iter().any(|e| e.offset == size))
     });
     assert!(
@@ -950,7 +950,7 @@ fn full_state_disk_is_reported_with_its_path_and_lines_keep_flowing() {
     fs::remove_file(&filler).unwrap();
     let size = fs::metadata(&b.path).unwrap().len();
     let caught_up = support::wait_until(Duration::from_secs(10), || {
-        reaplog::relay::checkpoint::Checkpoints::load(&checkpoint)
+        reaplog::relay::state::checkpoint::Checkpoints::load(&checkpoint)
             .is_ok_and(|c| c.iter().any(|e| e.offset == size))
     });
     assert!(

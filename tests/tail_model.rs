@@ -20,10 +20,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use reaplog::relay::checkpoint::{Checkpoints, Entry, CHECKPOINT_FILE};
-use reaplog::relay::discover::walk_rotated;
-use reaplog::relay::fingerprint::FileKey;
-use reaplog::relay::tail::{Flow, Line, ReadOutcome, TailOptions, Tailer};
+use reaplog::relay::input::discover::walk_rotated;
+use reaplog::relay::input::fingerprint::FileKey;
+use reaplog::relay::input::tail::{Flow, Line, ReadOutcome, TailOptions, Tailer};
+use reaplog::relay::state::checkpoint::{Checkpoints, Entry, CHECKPOINT_FILE};
 
 const MAX_LINE: usize = 24;
 const PARTIAL_AFTER: Duration = Duration::from_secs(5);

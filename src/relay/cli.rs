@@ -9,9 +9,9 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::relay::config::Config;
+use crate::relay::input::sources::{default_hostname, SourceSet};
 use crate::relay::output::Connector;
 use crate::relay::run::{self, RunOptions};
-use crate::relay::sources::{default_hostname, SourceSet};
 
 const USAGE: &str = "usage: reaplog relay --config FILE [--check] [--once] [--log-format text|json] [--log-level LEVEL]
        reaplog relay --demo

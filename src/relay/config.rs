@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::relay::classify::LineFormat;
-use crate::relay::rfc5424::{Facility, Severity, DEFAULT_MAX_MESSAGE_SIZE, MIN_MAX_MESSAGE_SIZE};
+use crate::relay::encode::classify::LineFormat;
+use crate::relay::encode::rfc5424::{
+    Facility, Severity, DEFAULT_MAX_MESSAGE_SIZE, MIN_MAX_MESSAGE_SIZE,
+};
 
 /// A configuration that could not be read or is not valid.
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +83,7 @@ pub struct Shard {
 impl Shard {
     /// Whether this replica owns `key` (a pod directory name or a path).
     pub fn owns(&self, key: &[u8]) -> bool {
-        crate::relay::fingerprint::fnv1a64(key) % self.count == self.index
+        crate::relay::input::fingerprint::fnv1a64(key) % self.count == self.index
     }
 }
 

@@ -20,20 +20,12 @@
 //!   wires reader, output and [`checkpointer`] together and owns shutdown.
 
 pub mod batch;
-pub mod checkpoint;
-pub mod checkpointer;
-pub mod classify;
 pub mod cli;
 pub mod config;
-pub mod discover;
-pub mod fingerprint;
-pub mod framing;
+pub mod encode;
+pub mod input;
 pub mod metrics;
 pub mod output;
 pub mod reader;
-pub mod replay;
-pub mod rfc5424;
 pub mod run;
-pub mod sources;
-pub mod tail;
-pub mod time;
+pub mod state;

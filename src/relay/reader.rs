@@ -17,16 +17,16 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use crate::relay::batch::replay::{LineCodec, Origin};
 use crate::relay::batch::Batch;
-use crate::relay::checkpoint::{Checkpoints, Entry};
-use crate::relay::classify::FileRule;
 use crate::relay::config::StartAt;
-use crate::relay::fingerprint::{FileKey, Fingerprint};
-use crate::relay::replay::{LineCodec, Origin};
-use crate::relay::rfc5424::{Encoder, HeaderFields};
-use crate::relay::sources::{Found, Scan, SourceSet};
-use crate::relay::tail::{Flow, ReadOutcome, TailOptions, Tailer};
-use crate::relay::time::Timestamp;
+use crate::relay::encode::classify::FileRule;
+use crate::relay::encode::rfc5424::{Encoder, HeaderFields};
+use crate::relay::encode::time::Timestamp;
+use crate::relay::input::fingerprint::{FileKey, Fingerprint};
+use crate::relay::input::sources::{Found, Scan, SourceSet};
+use crate::relay::input::tail::{Flow, ReadOutcome, TailOptions, Tailer};
+use crate::relay::state::checkpoint::{Checkpoints, Entry};
 
 /// Bytes read from one file per round before the next file gets its turn.
 const READ_BUDGET: usize = 256 * 1024;
@@ -682,7 +682,7 @@ fn read_file(
     stats: &ReaderStats,
     now: Instant,
     budget: usize,
-) -> Result<ReadOutcome, crate::relay::tail::TailError> {
+) -> Result<ReadOutcome, crate::relay::input::tail::TailError> {
     let read_time = Timestamp::now();
     let origin = &t.origin;
     let batch_bytes = settings.batch_bytes;

@@ -15,14 +15,14 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::relay::checkpoint::{Checkpoints, CHECKPOINT_FILE};
-use crate::relay::checkpointer::{self, CheckpointStats};
 use crate::relay::config::{Config, Output};
-use crate::relay::discover::Watcher;
+use crate::relay::input::discover::Watcher;
+use crate::relay::input::sources::{default_hostname, SourceSet};
 use crate::relay::metrics;
 use crate::relay::output::{self, Connector, OutputStats};
 use crate::relay::reader::{Reader, ReaderSettings, ReaderStats};
-use crate::relay::sources::{default_hostname, SourceSet};
+use crate::relay::state::checkpoint::{Checkpoints, CHECKPOINT_FILE};
+use crate::relay::state::writer::{self, CheckpointStats};
 
 /// Batches queued between the reader and the output. With the batch size
 /// this bounds the memory a backlog can take (README, "Memory").
@@ -41,7 +41,7 @@ pub enum StartError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Checkpoint(#[from] crate::relay::checkpoint::CheckpointError),
+    Checkpoint(#[from] crate::relay::state::checkpoint::CheckpointError),
     #[error(transparent)]
     Output(#[from] output::OutputError),
     #[error("metrics.listen {listen:?}: {source}")]
@@ -141,7 +141,7 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), StartError> {
     let checkpoint_thread = std::thread::Builder::new()
         .name("checkpoint".into())
         .spawn(move || {
-            checkpointer::run(
+            writer::run(
                 checkpoint_path,
                 state,
                 ack_rx,

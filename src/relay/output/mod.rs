@@ -14,8 +14,8 @@
 //! Either way, confirmed marks go to the checkpoint writer in batch order.
 
 pub mod relp;
+pub mod resend;
 pub mod stdout;
-pub mod stream;
 pub mod tcp;
 pub mod tls;
 
@@ -322,7 +322,7 @@ pub async fn run(
 ) {
     match connector.delivery {
         Delivery::Stream(window) => {
-            stream::run(connector.transport, window, batches, acks, &stats).await
+            resend::run(connector.transport, window, batches, acks, &stats).await
         }
         Delivery::Relp(settings) => {
             relp::run(connector.transport, settings, batches, acks, &stats).await

@@ -48,7 +48,7 @@ pub fn write_frame(out: &mut Vec<u8>, txnr: u32, command: &str, data: &[u8]) {
 }
 
 fn push_decimal(out: &mut Vec<u8>, n: usize) {
-    crate::relay::framing::write_len_prefix(out, n);
+    crate::relay::encode::framing::write_len_prefix(out, n);
     // write_len_prefix ends MSG-LEN with its SP; the caller places its own.
     out.pop();
 }

@@ -494,8 +494,8 @@ async fn finish(wr: &mut WriteHalf<Pin<Box<dyn Stream>>>) -> Result<(), SessionE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relay::fingerprint::{FileKey, Fingerprint};
-    use crate::relay::framing::write_octet_counted;
+    use crate::relay::encode::framing::write_octet_counted;
+    use crate::relay::input::fingerprint::{FileKey, Fingerprint};
     use std::path::Path;
     use std::sync::Arc;
 

@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::relay::classify::{self, FileRule, LineFormat};
 use crate::relay::config::{Preset, Shard, Source, StartAt};
-use crate::relay::discover::{self, DiscoverError};
-use crate::relay::fingerprint::FileKey;
-use crate::relay::rfc5424::{Facility, Severity};
+use crate::relay::encode::classify::{self, FileRule, LineFormat};
+use crate::relay::encode::rfc5424::{Facility, Severity};
+use crate::relay::input::discover::{self, DiscoverError};
+use crate::relay::input::fingerprint::FileKey;
 
 /// A file a scan found, and how to stamp its lines.
 pub struct Found {

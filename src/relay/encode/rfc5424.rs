@@ -589,7 +589,7 @@ fn utf8_floor(msg: &[u8], cut: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relay::time::parse_rfc3339;
+    use crate::relay::encode::time::parse_rfc3339;
     use proptest::prelude::*;
 
     /// SD-IDs with their params, values unescaped.

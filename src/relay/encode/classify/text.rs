@@ -6,8 +6,8 @@
 use memchr::{memchr, memmem};
 
 use super::fields::{severity_from_name, severity_from_status};
-use crate::relay::rfc5424::Severity;
-use crate::relay::time::{parse_clf, parse_nginx_error_time, Timestamp};
+use crate::relay::encode::rfc5424::Severity;
+use crate::relay::encode::time::{parse_clf, parse_nginx_error_time, Timestamp};
 
 /// nginx access (combined and GitLab's `gitlab_access` format):
 /// `ADDR - USER [14/Jan/2020:13:35:15 +0000] "REQUEST" STATUS …`.

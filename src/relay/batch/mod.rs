@@ -8,11 +8,11 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::relay::fingerprint::{FileKey, Fingerprint};
-use crate::relay::framing::parse_frame;
-use crate::relay::replay::{Origin, Segment};
-use crate::relay::tail::Line;
-use crate::relay::time::Timestamp;
+use crate::relay::batch::replay::{Origin, Segment};
+use crate::relay::encode::framing::parse_frame;
+use crate::relay::encode::time::Timestamp;
+use crate::relay::input::fingerprint::{FileKey, Fingerprint};
+use crate::relay::input::tail::Line;
 
 /// A run of encoded RFC 5425 frames and the offsets they complete.
 #[derive(Debug, Default)]
@@ -25,7 +25,7 @@ pub struct Batch {
     /// Messages in `bytes`.
     pub messages: u64,
     /// Where the messages came from, in order: enough to encode them again
-    /// ([`crate::relay::replay`]) once `bytes` is gone.
+    /// ([`crate::relay::batch::replay`]) once `bytes` is gone.
     pub segments: Vec<Segment>,
 }
 
@@ -169,7 +169,7 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relay::framing::write_octet_counted;
+    use crate::relay::encode::framing::write_octet_counted;
 
     #[test]
     fn message_ranges_strip_the_octet_count() {
@@ -185,3 +185,4 @@ mod tests {
         assert_eq!(got, [&b"<13>1 - - - - - - a"[..], b"<13>1 - - - - - - bc"]);
     }
 }
+pub mod replay;

@@ -6,7 +6,7 @@ use std::path::Path;
 use proptest::prelude::*;
 
 use super::*;
-use crate::relay::time::parse_rfc3339;
+use crate::relay::encode::time::parse_rfc3339;
 
 fn rule(rel: &str) -> FileRule {
     gitlab_rule(Path::new(rel)).unwrap_or_else(|| panic!("{rel} should be shipped"))

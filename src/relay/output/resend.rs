@@ -20,7 +20,7 @@
 //! The window keeps where its lines are, not their frames: a written batch
 //! drops its bytes and keeps its [`Segment`]s (the file descriptor, byte
 //! range, fingerprint and read time of its lines); a resend encodes them
-//! again from the files ([`crate::relay::replay`]), byte for byte the frames
+//! again from the files ([`crate::relay::batch::replay`]), byte for byte the frames
 //! first written. Memory: a few hundred bytes per batch in the window,
 //! whatever `resend_window_bytes` is; a file deleted while the window holds
 //! its lines stays on disk (open) until they are confirmed. A file truncated
@@ -40,9 +40,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{unacknowledged_bytes, Backoff, OutputStats, Stream, Transport};
+use crate::relay::batch::replay::{replay, Segment};
 use crate::relay::batch::{Batch, Mark};
 use crate::relay::config::ResendWindow;
-use crate::relay::replay::{replay, Segment};
 
 /// How long a clean shutdown waits for the receiver to close its side.
 const PEER_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -488,8 +488,8 @@ mod tests {
             ..Batch::default()
         };
         let path: std::sync::Arc<std::path::Path> = std::path::Path::new("/x").into();
-        let key = crate::relay::fingerprint::FileKey { dev: 1, ino: 1 };
-        let fp = crate::relay::fingerprint::Fingerprint::of_bytes(b"");
+        let key = crate::relay::input::fingerprint::FileKey { dev: 1, ino: 1 };
+        let fp = crate::relay::input::fingerprint::Fingerprint::of_bytes(b"");
         b.mark(key, fp, len as u64, &path);
         b
     }

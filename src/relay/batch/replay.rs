@@ -24,13 +24,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::relay::checkpoint::Entry;
-use crate::relay::classify::FileRule;
-use crate::relay::fingerprint::{FileKey, Fingerprint};
+use crate::relay::encode::classify::FileRule;
+use crate::relay::encode::rfc5424::{Encoder, HeaderFields};
+use crate::relay::encode::time::Timestamp;
+use crate::relay::input::fingerprint::{FileKey, Fingerprint};
+use crate::relay::input::tail::{Flow, Line, ReadOutcome, TailOptions, Tailer};
 use crate::relay::reader::copy_beside;
-use crate::relay::rfc5424::{Encoder, HeaderFields};
-use crate::relay::tail::{Flow, Line, ReadOutcome, TailOptions, Tailer};
-use crate::relay::time::Timestamp;
+use crate::relay::state::checkpoint::Entry;
 
 /// How lines become frames: one per relay, shared by the reader and replays.
 #[derive(Debug)]
@@ -200,8 +200,8 @@ fn copy_holding(seg: &Segment) -> Option<(Arc<File>, PathBuf, FileKey)> {
 mod tests {
     use super::*;
     use crate::relay::batch::Batch;
-    use crate::relay::classify::{plain_rule, LineFormat};
-    use crate::relay::rfc5424::{Facility, Severity};
+    use crate::relay::encode::classify::{plain_rule, LineFormat};
+    use crate::relay::encode::rfc5424::{Facility, Severity};
     use proptest::prelude::*;
     use std::io::Write;
     use std::time::Duration;

@@ -31,7 +31,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::fingerprint::{FileKey, Fingerprint, FINGERPRINT_MAX};
+use crate::relay::input::fingerprint::{FileKey, Fingerprint, FINGERPRINT_MAX};
 
 /// Name of the checkpoint file inside the state directory.
 pub const CHECKPOINT_FILE: &str = "checkpoints.v1";

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::relay::batch::Mark;
-use crate::relay::checkpoint::{Checkpoints, Entry};
+use crate::relay::state::checkpoint::{Checkpoints, Entry};
 
 /// Counters the writer keeps (metrics, tests).
 #[derive(Debug)]
@@ -136,7 +136,7 @@ fn store(path: &std::path::Path, state: &Checkpoints, stats: &CheckpointStats) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relay::fingerprint::{FileKey, Fingerprint};
+    use crate::relay::input::fingerprint::{FileKey, Fingerprint};
     use std::path::Path;
     use std::sync::mpsc;
 

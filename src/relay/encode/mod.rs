@@ -1,0 +1,5 @@
+//! Encode.
+pub mod classify;
+pub mod framing;
+pub mod rfc5424;
+pub mod time;

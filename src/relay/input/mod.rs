@@ -1,0 +1,5 @@
+//! Input: which files to read and how to read them.
+pub mod discover;
+pub mod fingerprint;
+pub mod sources;
+pub mod tail;

@@ -1,0 +1,3 @@
+//! Metrics.
+pub mod http;
+pub use http::*;

@@ -1,0 +1,3 @@
+//! State.
+pub mod checkpoint;
+pub mod writer;

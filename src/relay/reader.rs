@@ -11,8 +11,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -26,6 +26,7 @@ use crate::relay::encode::time::Timestamp;
 use crate::relay::input::fingerprint::{FileKey, Fingerprint};
 use crate::relay::input::sources::{Found, Scan, SourceSet};
 use crate::relay::input::tail::{Flow, ReadOutcome, TailOptions, Tailer};
+use crate::relay::metrics::{ReaderStats, SourceStats};
 use crate::relay::state::checkpoint::{Checkpoints, Entry};
 
 /// Bytes read from one file per round before the next file gets its turn.
@@ -33,49 +34,6 @@ const READ_BUDGET: usize = 256 * 1024;
 
 /// Rescans triggered by inotify hints are at least this far apart.
 const MIN_HINTED_RESCAN: Duration = Duration::from_millis(100);
-
-/// Counters the reader keeps (read by metrics and the tests).
-#[derive(Debug, Default)]
-pub struct ReaderStats {
-    pub lines_read: AtomicU64,
-    pub bytes_read: AtomicU64,
-    pub lines_truncated: AtomicU64,
-    pub files_watched: AtomicU64,
-    /// Messages handed to the output queue.
-    pub messages_shipped: AtomicU64,
-    /// Per-source counters, in configuration order.
-    sources: Mutex<Vec<Arc<SourceStats>>>,
-    /// (path, read offset) of every open file, refreshed about once a second.
-    offsets: Mutex<Vec<(Arc<Path>, u64)>>,
-}
-
-/// Lines and bytes read from one `[[source]]`.
-#[derive(Debug, Default)]
-pub struct SourceStats {
-    /// `root` or the glob patterns, for the metric's label.
-    pub label: String,
-    pub lines: AtomicU64,
-    pub bytes: AtomicU64,
-}
-
-impl ReaderStats {
-    pub fn sources(&self) -> Vec<Arc<SourceStats>> {
-        lock(&self.sources).clone()
-    }
-
-    pub fn offsets(&self) -> Vec<(Arc<Path>, u64)> {
-        lock(&self.offsets).clone()
-    }
-
-    fn set_sources(&self, sources: Vec<Arc<SourceStats>>) {
-        *lock(&self.sources) = sources;
-    }
-}
-
-/// A poisoned lock only means a panic elsewhere; the data (counters) is fine.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// What the reader needs besides the files.
 pub struct ReaderSettings {
@@ -347,7 +305,7 @@ impl Reader {
             .values()
             .map(|t| (Arc::clone(t.path()), t.tailer.read_pos()))
             .collect();
-        *lock(&self.stats.offsets) = snapshot;
+        self.stats.set_offsets(snapshot);
         self.stats
             .files_watched
             .store(self.files.len() as u64, Ordering::Relaxed);

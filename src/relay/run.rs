@@ -19,10 +19,11 @@ use crate::relay::config::{Config, Output};
 use crate::relay::input::discover::Watcher;
 use crate::relay::input::sources::{default_hostname, SourceSet};
 use crate::relay::metrics;
-use crate::relay::output::{self, Connector, OutputStats};
-use crate::relay::reader::{Reader, ReaderSettings, ReaderStats};
+use crate::relay::metrics::Stats;
+use crate::relay::output::{self, Connector};
+use crate::relay::reader::{Reader, ReaderSettings};
 use crate::relay::state::checkpoint::{Checkpoints, CHECKPOINT_FILE};
-use crate::relay::state::writer::{self, CheckpointStats};
+use crate::relay::state::writer;
 
 /// Batches queued between the reader and the output. With the batch size
 /// this bounds the memory a backlog can take (README, "Memory").
@@ -62,14 +63,6 @@ pub struct RunOptions {
     pub once: bool,
     /// The file SIGHUP reloads (none for the demo).
     pub config_path: Option<PathBuf>,
-}
-
-/// Counters of a running relay.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub reader: Arc<ReaderStats>,
-    pub output: Arc<OutputStats>,
-    pub checkpoint: Arc<CheckpointStats>,
 }
 
 /// Runs the relay until SIGTERM/SIGINT (or, with `once`, until all is shipped).

@@ -1,5 +1,6 @@
 //! Input: which files to read and how to read them.
 pub mod discover;
 pub mod fingerprint;
+pub mod shard;
 pub mod sources;
 pub mod tail;

@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use crate::relay::config::{Preset, Shard, Source, StartAt};
 use crate::relay::encode::classify::{self, FileRule, LineFormat};
-use crate::relay::encode::rfc5424::{Facility, Severity};
+use crate::relay::encode::syslog::{Facility, Severity};
 use crate::relay::input::discover::{self, DiscoverError};
 use crate::relay::input::fingerprint::FileKey;
+use crate::relay::input::shard;
 
 /// A file a scan found, and how to stamp its lines.
 pub struct Found {
@@ -183,7 +184,8 @@ pub fn resolve(
     default_host: &Arc<str>,
     shard: Option<Shard>,
 ) -> Option<Resolved> {
-    let owned = |key: &Path| shard.is_none_or(|s| s.owns(key.as_os_str().as_encoded_bytes()));
+    let owned =
+        |key: &Path| shard.is_none_or(|s| shard::owns(s, key.as_os_str().as_encoded_bytes()));
     match (source.preset, &source.root) {
         (Some(Preset::Gitlab), Some(root)) => {
             let rel = path.strip_prefix(root).ok()?;

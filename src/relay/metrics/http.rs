@@ -12,8 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::relay::reader::SourceStats;
-use crate::relay::run::Stats;
+use crate::relay::metrics::{SourceStats, Stats};
 
 /// Largest request head read; anything longer is answered 431.
 const MAX_REQUEST: usize = 8 * 1024;

@@ -1,3 +1,111 @@
-//! Metrics.
+//! Every counter the relay keeps, in one place, and the HTTP endpoint that
+//! serves them ([`http`]: `/metrics`, `/healthz`, `/readyz`).
+//!
+//! Each stage gets an `Arc` of its own counter set and only ever adds to it
+//! (relaxed atomics: a scrape may see one counter a little ahead of
+//! another, never a torn value); a scrape reads them all and never waits
+//! for a stage.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex};
+
 pub mod http;
 pub use http::*;
+
+/// Counters of a running relay.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub reader: Arc<ReaderStats>,
+    pub output: Arc<OutputStats>,
+    pub checkpoint: Arc<CheckpointStats>,
+}
+
+/// Counters the reader keeps (read by metrics and the tests).
+#[derive(Debug, Default)]
+pub struct ReaderStats {
+    pub lines_read: AtomicU64,
+    pub bytes_read: AtomicU64,
+    pub lines_truncated: AtomicU64,
+    pub files_watched: AtomicU64,
+    /// Messages handed to the output queue.
+    pub messages_shipped: AtomicU64,
+    /// Per-source counters, in configuration order.
+    sources: Mutex<Vec<Arc<SourceStats>>>,
+    /// (path, read offset) of every open file, refreshed about once a second.
+    offsets: Mutex<Vec<(Arc<Path>, u64)>>,
+}
+
+/// Lines and bytes read from one `[[source]]`.
+#[derive(Debug, Default)]
+pub struct SourceStats {
+    /// `root` or the glob patterns, for the metric's label.
+    pub label: String,
+    pub lines: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+impl ReaderStats {
+    pub fn sources(&self) -> Vec<Arc<SourceStats>> {
+        lock(&self.sources).clone()
+    }
+
+    pub fn offsets(&self) -> Vec<(Arc<Path>, u64)> {
+        lock(&self.offsets).clone()
+    }
+
+    /// Replaces the per-source counters (at start and after a reload).
+    pub fn set_sources(&self, sources: Vec<Arc<SourceStats>>) {
+        *lock(&self.sources) = sources;
+    }
+
+    /// Replaces the snapshot of open files and their read offsets.
+    pub fn set_offsets(&self, offsets: Vec<(Arc<Path>, u64)>) {
+        *lock(&self.offsets) = offsets;
+    }
+}
+
+/// A poisoned lock only means a panic elsewhere; the data (counters) is fine.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Counters the output keeps (read by metrics and the tests).
+#[derive(Debug, Default)]
+pub struct OutputStats {
+    /// Messages written for the first time.
+    pub messages_sent: AtomicU64,
+    /// Messages written again after a broken connection or a refusal.
+    pub resent_messages: AtomicU64,
+    /// Messages a resend could not read again from their file (truncated or
+    /// rewritten with no copy beside it): possibly lost.
+    pub resend_lost_messages: AtomicU64,
+    /// Messages written and not yet confirmed (RELP: unanswered commands;
+    /// tls/tcp: messages in the resend window).
+    pub in_flight: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub batches_sent: AtomicU64,
+    pub send_errors: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub connected: AtomicBool,
+}
+
+/// Counters the writer keeps (metrics, tests).
+#[derive(Debug)]
+pub struct CheckpointStats {
+    /// Seconds since the Unix epoch of the last successful store (0 = none yet).
+    pub last_store_unix: AtomicU64,
+    pub store_errors: AtomicU64,
+    /// The last store worked (true before the first one).
+    pub healthy: AtomicBool,
+}
+
+impl Default for CheckpointStats {
+    fn default() -> Self {
+        CheckpointStats {
+            last_store_unix: AtomicU64::new(0),
+            store_errors: AtomicU64::new(0),
+            healthy: AtomicBool::new(true),
+        }
+    }
+}

@@ -23,7 +23,6 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +31,7 @@ use tokio::sync::mpsc;
 
 use crate::relay::batch::{Batch, Mark};
 use crate::relay::config::{Output, ResendWindow};
+use crate::relay::metrics::OutputStats;
 
 /// A connected byte stream to the receiver.
 pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {
@@ -95,26 +95,6 @@ pub enum OutputError {
         stage: &'static str,
         source: io::Error,
     },
-}
-
-/// Counters the output keeps (read by metrics and the tests).
-#[derive(Debug, Default)]
-pub struct OutputStats {
-    /// Messages written for the first time.
-    pub messages_sent: AtomicU64,
-    /// Messages written again after a broken connection or a refusal.
-    pub resent_messages: AtomicU64,
-    /// Messages a resend could not read again from their file (truncated or
-    /// rewritten with no copy beside it): possibly lost.
-    pub resend_lost_messages: AtomicU64,
-    /// Messages written and not yet confirmed (RELP: unanswered commands;
-    /// tls/tcp: messages in the resend window).
-    pub in_flight: AtomicU64,
-    pub bytes_sent: AtomicU64,
-    pub batches_sent: AtomicU64,
-    pub send_errors: AtomicU64,
-    pub reconnects: AtomicU64,
-    pub connected: std::sync::atomic::AtomicBool,
 }
 
 /// Opens connections to one configured receiver.

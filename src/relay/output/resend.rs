@@ -39,10 +39,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{unacknowledged_bytes, Backoff, OutputStats, Stream, Transport};
+use super::{unacknowledged_bytes, Backoff, Stream, Transport};
 use crate::relay::batch::replay::{replay, Segment};
 use crate::relay::batch::{Batch, Mark};
 use crate::relay::config::ResendWindow;
+use crate::relay::metrics::OutputStats;
 
 /// How long a clean shutdown waits for the receiver to close its side.
 const PEER_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);

@@ -7,33 +7,14 @@
 //! the older checkpoint only means more duplicates, never a gap.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::relay::batch::Mark;
+use crate::relay::metrics::CheckpointStats;
 use crate::relay::state::checkpoint::{Checkpoints, Entry};
-
-/// Counters the writer keeps (metrics, tests).
-#[derive(Debug)]
-pub struct CheckpointStats {
-    /// Seconds since the Unix epoch of the last successful store (0 = none yet).
-    pub last_store_unix: AtomicU64,
-    pub store_errors: AtomicU64,
-    /// The last store worked (true before the first one).
-    pub healthy: AtomicBool,
-}
-
-impl Default for CheckpointStats {
-    fn default() -> Self {
-        CheckpointStats {
-            last_store_unix: AtomicU64::new(0),
-            store_errors: AtomicU64::new(0),
-            healthy: AtomicBool::new(true),
-        }
-    }
-}
 
 /// Applies marks from `acks` until the channel closes, then stores a final time.
 ///

@@ -31,8 +31,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 
-use super::{Backoff, OutputStats, Stream, Transport};
+use super::{Backoff, Stream, Transport};
 use crate::relay::batch::{Batch, Mark};
+use crate::relay::metrics::OutputStats;
 use codec::{next_txnr, parse_frame, parse_rsp, CodecError};
 
 /// The largest DATA the server may send us (an `rsp` with offers).

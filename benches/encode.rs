@@ -9,7 +9,8 @@ use std::path::Path;
 use divan::counter::BytesCount;
 use divan::{black_box, Bencher};
 use reaplog::relay::encode::classify::{gitlab_rule, FileRule};
-use reaplog::relay::encode::rfc5424::{Encoder, HeaderFields, Severity};
+use reaplog::relay::encode::rfc5424::{Encoder, HeaderFields};
+use reaplog::relay::encode::syslog::Severity;
 use reaplog::relay::encode::time::{parse_rfc3339, Timestamp};
 
 fn main() {

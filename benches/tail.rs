@@ -14,7 +14,8 @@ use std::time::Instant;
 use divan::counter::{BytesCount, ItemsCount};
 use divan::{black_box, Bencher};
 use reaplog::relay::encode::classify::{plain_rule, LineFormat};
-use reaplog::relay::encode::rfc5424::{Encoder, Facility, HeaderFields, Severity};
+use reaplog::relay::encode::rfc5424::{Encoder, HeaderFields};
+use reaplog::relay::encode::syslog::{Facility, Severity};
 use reaplog::relay::encode::time::Timestamp;
 use reaplog::relay::input::tail::{Flow, ReadOutcome, TailOptions, Tailer};
 

@@ -201,7 +201,7 @@ mod tests {
     use super::*;
     use crate::relay::batch::Batch;
     use crate::relay::encode::classify::{plain_rule, LineFormat};
-    use crate::relay::encode::rfc5424::{Facility, Severity};
+    use crate::relay::encode::syslog::{Facility, Severity};
     use proptest::prelude::*;
     use std::io::Write;
     use std::time::Duration;

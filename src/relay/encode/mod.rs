@@ -2,4 +2,5 @@
 pub mod classify;
 pub mod framing;
 pub mod rfc5424;
+pub mod syslog;
 pub mod time;

@@ -1,7 +1,7 @@
 //! The handful of fields a structured line (JSON or logfmt) can carry that
 //! decide its severity and time, and how they are read.
 
-use crate::relay::encode::rfc5424::Severity;
+use crate::relay::encode::syslog::Severity;
 use crate::relay::encode::time::{parse_rfc3339, Timestamp};
 
 /// Raw values of the keys the classifier looks at; the first occurrence of a

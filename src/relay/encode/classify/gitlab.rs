@@ -8,7 +8,7 @@
 use std::path::{Component, Path};
 
 use super::{FileRule, LineFormat};
-use crate::relay::encode::rfc5424::{Facility, Severity};
+use crate::relay::encode::syslog::{Facility, Severity};
 
 /// A GitLab component, by the directory its logs live in.
 #[derive(Clone, Copy)]

@@ -23,7 +23,7 @@ use std::str::FromStr;
 
 pub use gitlab::gitlab_rule;
 
-use super::rfc5424::{Facility, Severity};
+use super::syslog::{Facility, Severity};
 use super::time::{parse_svlogd, Timestamp};
 
 /// How a file's lines are read for severity and time.

@@ -6,7 +6,7 @@
 use memchr::{memchr, memmem};
 
 use super::fields::{severity_from_name, severity_from_status};
-use crate::relay::encode::rfc5424::Severity;
+use crate::relay::encode::syslog::Severity;
 use crate::relay::encode::time::{parse_clf, parse_nginx_error_time, Timestamp};
 
 /// nginx access (combined and GitLab's `gitlab_access` format):

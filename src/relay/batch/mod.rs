@@ -62,7 +62,7 @@ impl Batch {
         line: &Line<'_>,
     ) -> bool {
         let truncated = origin
-            .codec
+            .recipe
             .encode_line(origin, read_time, line, &mut self.bytes);
         self.note_line(
             origin,

@@ -1,7 +1,7 @@
 //! Lines read again from their files: what the resend window keeps instead
 //! of the frames it wrote.
 //!
-//! The reader turns lines into frames with a [`LineCodec`] and records, per
+//! The reader turns lines into frames by a [`Recipe`] and records, per
 //! batch, which byte ranges of which files the frames came from
 //! ([`Segment`]s, sharing the tailer's open descriptor through an
 //! [`Origin`]). A `tls`/`tcp` output writes a batch, drops its frames and
@@ -24,27 +24,26 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::relay::encode::classify::FileRule;
-use crate::relay::encode::rfc5424::{Encoder, HeaderFields};
 use crate::relay::encode::time::Timestamp;
+use crate::relay::encode::{LineCodec, Stamp};
 use crate::relay::input::fingerprint::{FileKey, Fingerprint};
+use crate::relay::input::rotation::{copy_beside, Position};
 use crate::relay::input::tail::{Flow, Line, ReadOutcome, TailOptions, Tailer};
-use crate::relay::reader::copy_beside;
-use crate::relay::state::checkpoint::Entry;
 
-/// How lines become frames: one per relay, shared by the reader and replays.
+/// How a file's bytes became frames: how they were split into lines and
+/// how lines were encoded. One per relay, shared by the reader and every
+/// replay, so that a replay splits and encodes exactly as the first read.
 #[derive(Debug)]
-pub struct LineCodec {
-    pub encoder: Encoder,
-    /// How files are split into lines (a replay must split the same way).
+pub struct Recipe {
+    /// Lines to frames.
+    pub codec: LineCodec,
+    /// How files are split into lines.
     pub tail: TailOptions,
-    /// Put a newline after each frame (stdout, for people).
-    pub newline: bool,
 }
 
-impl LineCodec {
-    /// Appends the frame of `line` to `out`; returns true when the message
-    /// was truncated.
+impl Recipe {
+    /// Appends the frame of `line` of `origin`'s file, read at `read_time`,
+    /// to `out`; returns true when the message was truncated.
     pub fn encode_line(
         &self,
         origin: &Origin,
@@ -52,35 +51,24 @@ impl LineCodec {
         line: &Line<'_>,
         out: &mut Vec<u8>,
     ) -> bool {
-        let rule = &origin.rule;
-        let c = rule.classify(line.bytes);
-        let ts = c.timestamp.as_ref().unwrap_or(read_time);
-        let truncated = self.encoder.encode_frame(
-            out,
-            rule.facility,
-            c.severity,
-            ts,
-            &origin.fields,
-            c.message,
-            line.cut,
-        );
-        if self.newline {
-            out.push(b'\n');
-        }
-        truncated
+        self.codec
+            .encode_line(&origin.stamp, read_time, line.bytes, line.cut, out)
     }
 }
 
 /// A file being read and how its lines are stamped; a [`Segment`] holds it
 /// while its lines may have to be read again.
 pub struct Origin {
+    /// The open descriptor: keeps a renamed or deleted file readable.
     pub file: Arc<File>,
+    /// The file's (device, inode).
     pub key: FileKey,
     /// Where the file was when its lines were read.
     pub path: Arc<Path>,
-    pub rule: Arc<FileRule>,
-    pub fields: HeaderFields,
-    pub codec: Arc<LineCodec>,
+    /// The rule and header fields its lines were stamped with.
+    pub stamp: Stamp,
+    /// How its lines were split and encoded.
+    pub recipe: Arc<Recipe>,
 }
 
 impl std::fmt::Debug for Origin {
@@ -96,10 +84,15 @@ impl std::fmt::Debug for Origin {
 /// when they were read (`fingerprint`), stamped at `read_time`.
 #[derive(Clone, Debug)]
 pub struct Segment {
+    /// The file and how its lines were stamped.
     pub origin: Arc<Origin>,
+    /// The file's first bytes when the lines were read.
     pub fingerprint: Fingerprint,
+    /// The bytes of the file the lines span.
     pub range: Range<u64>,
+    /// When they were read: the time of lines that carry none.
     pub read_time: Timestamp,
+    /// How many messages they made.
     pub messages: u64,
 }
 
@@ -142,20 +135,20 @@ pub fn replay(seg: &Segment, out: &mut Vec<u8>) -> Result<u64, Gone> {
             range: seg.range.clone(),
         })?,
     };
-    let codec = &origin.codec;
+    let recipe = &origin.recipe;
     let mut tailer = Tailer::replay(
         file,
         &path,
         key,
         seg.fingerprint,
         seg.range.clone(),
-        codec.tail.clone(),
+        recipe.tail.clone(),
     );
     let mut messages = 0;
     let now = Instant::now();
     loop {
         let outcome = tailer.read_lines(now, usize::MAX, &mut |line| {
-            codec.encode_line(origin, &seg.read_time, &line, out);
+            recipe.encode_line(origin, &seg.read_time, &line, out);
             messages += 1;
             Flow::More
         });
@@ -183,17 +176,17 @@ fn still_holds(file: &File, seg: &Segment) -> bool {
 /// logrotate's copytruncate copy of the segment's file, if one holds the range.
 fn copy_holding(seg: &Segment) -> Option<(Arc<File>, PathBuf, FileKey)> {
     let origin = &seg.origin;
-    let entry = Entry {
+    let at = Position {
         key: origin.key,
         fingerprint: seg.fingerprint,
         // copy_beside wants a copy longer than this offset.
         offset: seg.range.end.saturating_sub(1),
-        path: origin.path.to_path_buf(),
+        path: &origin.path,
     };
     // copy_beside checked the copy's length and first bytes.
-    let (path, key) = copy_beside(&entry, |_| false)?;
-    let file = File::open(&path).ok()?;
-    Some((Arc::new(file), path, key))
+    let copy = copy_beside(&at, |_| false)?;
+    let file = File::open(&copy.path).ok()?;
+    Some((Arc::new(file), copy.path, copy.key))
 }
 
 #[cfg(test)]
@@ -232,24 +225,25 @@ mod tests {
             std::fs::write(&path, b"").unwrap();
             let opts = tail_opts(max_line, read_chunk);
             let tailer = Tailer::open(&path, 0, opts.clone()).unwrap();
-            let codec = Arc::new(LineCodec {
-                encoder: Encoder::new(max_line + 40, false),
+            let recipe = Arc::new(Recipe {
+                codec: LineCodec::new(max_line + 40, false),
                 tail: opts,
-                newline: false,
             });
             let origin = Arc::new(Origin {
                 file: Arc::clone(tailer.file()),
                 key: tailer.key(),
                 path: Arc::from(path.as_path()),
-                rule: Arc::new(plain_rule(
-                    "app",
-                    "app",
-                    Facility::Local0,
-                    Severity::Informational,
-                    LineFormat::Auto,
-                )),
-                fields: HeaderFields::new("host", "app", "-", "app", &[]),
-                codec,
+                stamp: Stamp::new(
+                    Arc::new(plain_rule(
+                        "app",
+                        "app",
+                        Facility::Local0,
+                        Severity::Informational,
+                        LineFormat::Auto,
+                    )),
+                    "host",
+                ),
+                recipe,
             });
             Rig {
                 dir,

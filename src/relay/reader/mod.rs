@@ -9,7 +9,9 @@
 //! file up to a per-file budget (fairness), ship what was encoded, then wait
 //! for an inotify hint or the poll interval, unless a file had more to read.
 
-use std::collections::{HashMap, HashSet};
+mod resume;
+
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
@@ -17,17 +19,17 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::relay::batch::replay::{LineCodec, Origin};
+use crate::relay::batch::replay::{Origin, Recipe};
 use crate::relay::batch::Batch;
-use crate::relay::config::StartAt;
-use crate::relay::encode::classify::FileRule;
-use crate::relay::encode::rfc5424::{Encoder, HeaderFields};
 use crate::relay::encode::time::Timestamp;
-use crate::relay::input::fingerprint::{FileKey, Fingerprint};
+use crate::relay::encode::{LineCodec, Stamp};
+use crate::relay::input::fingerprint::FileKey;
+use crate::relay::input::rotation::{self, Position};
 use crate::relay::input::sources::{Found, Scan, SourceSet};
 use crate::relay::input::tail::{Flow, ReadOutcome, TailOptions, Tailer};
 use crate::relay::metrics::{ReaderStats, SourceStats};
 use crate::relay::state::checkpoint::{Checkpoints, Entry};
+use resume::Resume;
 
 /// Bytes read from one file per round before the next file gets its turn.
 const READ_BUDGET: usize = 256 * 1024;
@@ -65,15 +67,14 @@ impl Tracked {
         &self.origin.path
     }
 
-    /// The same file, now at `path` and/or stamped by `rule`.
-    fn restamp(&mut self, path: Arc<Path>, rule: Arc<FileRule>, fields: HeaderFields) {
+    /// The same file, now at `path` and/or stamped with `stamp`.
+    fn restamp(&mut self, path: Arc<Path>, stamp: Stamp) {
         self.origin = Arc::new(Origin {
             file: Arc::clone(&self.origin.file),
             key: self.origin.key,
             path,
-            rule,
-            fields,
-            codec: Arc::clone(&self.origin.codec),
+            stamp,
+            recipe: Arc::clone(&self.origin.recipe),
         });
     }
 }
@@ -82,12 +83,9 @@ impl Tracked {
 pub struct Reader {
     sources: SourceSet,
     settings: ReaderSettings,
-    codec: Arc<LineCodec>,
-    resume: Checkpoints,
+    recipe: Arc<Recipe>,
+    resume: Resume,
     files: HashMap<FileKey, Tracked>,
-    /// Checkpoint entries a live file resumed from (first scan only).
-    resumed: HashSet<FileKey>,
-    first_scan: bool,
     stats: Arc<ReaderStats>,
     /// Per-source counters, indexed like the sources.
     source_stats: Vec<Arc<SourceStats>>,
@@ -102,19 +100,16 @@ impl Reader {
         resume: Checkpoints,
         stats: Arc<ReaderStats>,
     ) -> Reader {
-        let codec = Arc::new(LineCodec {
-            encoder: Encoder::new(settings.max_message_size, false),
+        let recipe = Arc::new(Recipe {
+            codec: LineCodec::new(settings.max_message_size, settings.newline_after_frame),
             tail: tail_options(&settings),
-            newline: settings.newline_after_frame,
         });
         Reader {
-            codec,
+            recipe,
+            resume: Resume::new(resume, settings.resume_stored_at),
             sources,
             settings,
-            resume,
             files: HashMap::new(),
-            resumed: HashSet::new(),
-            first_scan: true,
             source_stats: Vec::new(),
             offsets_published: None,
             stats,
@@ -322,15 +317,13 @@ impl Reader {
             if let Some(t) = self.files.get_mut(&found.key) {
                 if **t.path() != *found.path && !t.tailer.is_detached() {
                     t.tailer.set_path(found.path.clone());
-                    let (rule, fields) = (Arc::clone(&t.origin.rule), t.origin.fields.clone());
-                    t.restamp(Arc::from(found.path.as_path()), rule, fields);
+                    let stamp = t.origin.stamp.clone();
+                    t.restamp(Arc::from(found.path.as_path()), stamp);
                 }
-                if !Arc::ptr_eq(&t.origin.rule, &found.rule) {
+                if !Arc::ptr_eq(&t.origin.stamp.rule, &found.rule) {
                     // A reload changed the sources: stamp lines the new way.
-                    let rule = &found.rule;
-                    let fields =
-                        HeaderFields::new(&found.hostname, &rule.app_name, "-", &rule.msgid, &[]);
-                    t.restamp(Arc::clone(t.path()), Arc::clone(rule), fields);
+                    let stamp = Stamp::new(Arc::clone(&found.rule), &found.hostname);
+                    t.restamp(Arc::clone(t.path()), stamp);
                     t.source = self
                         .source_stats
                         .get(found.source)
@@ -347,9 +340,9 @@ impl Reader {
                 t.tailer.detach();
             }
         }
-        if self.first_scan {
+        if self.resume.first_scan() {
             self.recover_rotated(batch);
-            self.first_scan = false;
+            self.resume.end_first_scan();
         }
     }
 
@@ -359,24 +352,13 @@ impl Reader {
     /// key, or, for a copytruncate copy, by its fingerprint under a name
     /// that starts with the file's. Entries that match nothing are dropped.
     fn recover_rotated(&mut self, batch: &mut Batch) {
-        let pending: Vec<Entry> = self
-            .resume
-            .iter()
-            .filter(|e| !self.resumed.contains(&e.key))
-            .cloned()
-            .collect();
+        let pending = self.resume.pending();
         let candidates = self.sources.rotated_files();
         self.recover_unknown_rotated(&candidates);
-        if pending.is_empty() {
-            return;
-        }
         for entry in pending {
             let live = self.files.contains_key(&entry.key);
-            let found = candidates
-                .iter()
-                .find_map(|path| rotated_copy_of(&entry, path, live));
-            match found {
-                Some((path, key)) => self.open_rotated(&entry, &path, key),
+            match rotation::find_rotated(&position(&entry), &candidates, live) {
+                Some(found) => self.open_rotated(&entry, &found.path, found.key),
                 // A live file with this key writes the entry again itself.
                 None if live => {}
                 None => {
@@ -397,9 +379,11 @@ impl Reader {
     /// between our last read and the truncation are in the copy: finish it
     /// from where the old content was read to.
     fn finish_copy(&mut self, old: &Entry) {
-        let found = copy_beside(old, |p| self.files.values().any(|t| **t.path() == *p));
-        if let Some((path, key)) = found {
-            self.open_rotated(old, &path, key);
+        let found = rotation::copy_beside(&position(old), |p| {
+            self.files.values().any(|t| **t.path() == *p)
+        });
+        if let Some(found) = found {
+            self.open_rotated(old, &found.path, found.key);
         }
     }
 
@@ -407,36 +391,25 @@ impl Reader {
     /// created and rotated between two stores (e.g. by relays that each
     /// lived less than the checkpoint interval): its lines may be unshipped,
     /// so it is read from its start (duplicates, not a gap). Files older than
-    /// the store were finished or predate us; a copytruncate copy starts
-    /// like a checkpointed file and is left to `recover_rotated`.
+    /// the store were finished or predate us.
     fn recover_unknown_rotated(&mut self, candidates: &[PathBuf]) {
-        let Some(stored) = self.settings.resume_stored_at else {
+        let Some(stored) = self.resume.stored_at() else {
             return; // first start: history is not ours to ship
         };
-        for path in candidates {
-            let Ok(file) = std::fs::File::open(path) else {
-                continue;
-            };
-            let Ok(meta) = file.metadata() else { continue };
-            let key = FileKey::of(&meta);
-            let written_since = meta.modified().is_ok_and(|m| m >= stored);
-            if !written_since || self.files.contains_key(&key) || self.resume.get(key).is_some() {
-                continue;
-            }
-            let Ok(fp) = Fingerprint::take(&file) else {
-                continue;
-            };
-            if self.resume.iter().any(|e| e.fingerprint == fp) {
-                continue;
-            }
-            let live = live_name(path);
+        let unknown = rotation::written_since(
+            candidates,
+            stored,
+            |key| self.files.contains_key(&key) || self.resume.knows_key(key),
+            |fp| self.resume.knows_fingerprint(fp),
+        );
+        for u in unknown {
             let entry = Entry {
-                key,
-                fingerprint: fp,
+                key: u.key,
+                fingerprint: u.fingerprint,
                 offset: 0,
-                path: live,
+                path: rotation::live_name(&u.path),
             };
-            self.open_rotated(&entry, path, key);
+            self.open_rotated(&entry, &u.path, u.key);
         }
     }
 
@@ -453,8 +426,7 @@ impl Reader {
             Ok(mut tailer) if tailer.key() == key => {
                 tracing::info!(path = %path.display(), was = %entry.path.display(), offset = entry.offset, "finishing a rotated copy of a file");
                 tailer.detach();
-                let fields = HeaderFields::new(&hostname, &rule.app_name, "-", &rule.msgid, &[]);
-                let tracked = self.track(tailer, source, path, rule, fields);
+                let tracked = self.track(tailer, source, path, Stamp::new(rule, &hostname));
                 self.files.insert(key, tracked);
             }
             Ok(_) => {}
@@ -472,7 +444,7 @@ impl Reader {
             &found.hostname,
         );
         let opts = self.tail_options();
-        let offset = match self.start_offset(key, path, found.start_at) {
+        let offset = match self.resume.start_offset(key, path, found.start_at) {
             Ok(o) => o,
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot open file; will retry at the next scan");
@@ -482,8 +454,7 @@ impl Reader {
         match Tailer::open(path, offset, opts) {
             Ok(tailer) if tailer.key() == key => {
                 tracing::info!(path = %path.display(), offset, app_name = %rule.app_name, msgid = %rule.msgid, "tailing");
-                let fields = HeaderFields::new(hostname, &rule.app_name, "-", &rule.msgid, &[]);
-                let tracked = self.track(tailer, found.source, path, rule, fields);
+                let tracked = self.track(tailer, found.source, path, Stamp::new(rule, hostname));
                 self.files.insert(key, tracked);
             }
             // Replaced between the scan and the open: the next scan sees the new one.
@@ -498,21 +469,13 @@ impl Reader {
         self.source_stats.get(source).cloned().unwrap_or_default()
     }
 
-    fn track(
-        &self,
-        tailer: Tailer,
-        source: usize,
-        path: &Path,
-        rule: Arc<FileRule>,
-        fields: HeaderFields,
-    ) -> Tracked {
+    fn track(&self, tailer: Tailer, source: usize, path: &Path, stamp: Stamp) -> Tracked {
         let origin = Arc::new(Origin {
             file: Arc::clone(tailer.file()),
             key: tailer.key(),
             path: Arc::from(path),
-            rule,
-            fields,
-            codec: Arc::clone(&self.codec),
+            stamp,
+            recipe: Arc::clone(&self.recipe),
         });
         Tracked {
             tailer,
@@ -522,71 +485,18 @@ impl Reader {
     }
 
     fn tail_options(&self) -> TailOptions {
-        self.codec.tail.clone()
-    }
-
-    /// A checkpoint whose fingerprint matches wins; otherwise a file that
-    /// was there at the first scan starts where `start_at` says, and a file
-    /// that appeared later starts at its beginning.
-    fn start_offset(
-        &mut self,
-        key: FileKey,
-        path: &Path,
-        start_at: StartAt,
-    ) -> std::io::Result<u64> {
-        let file = std::fs::File::open(path)?;
-        if let Some(offset) = self.resume.resume_offset(key, &file)? {
-            self.resumed.insert(key);
-            return Ok(offset);
-        }
-        match (self.first_scan, start_at) {
-            (true, StartAt::End) => Ok(file.metadata()?.len()),
-            _ => Ok(0),
-        }
+        self.recipe.tail.clone()
     }
 }
 
-/// Whether `path` holds the rest of `entry`: the same file renamed (same
-/// key), or a copy (copytruncate) whose name extends the file's and whose
-/// first bytes match. `live`: a live file still has the entry's key, so only
-/// a copy can hold its old content.
-fn rotated_copy_of(entry: &Entry, path: &Path, live: bool) -> Option<(PathBuf, FileKey)> {
-    let meta = std::fs::metadata(path).ok()?;
-    let key = FileKey::of(&meta);
-    if meta.len() <= entry.offset {
-        return None;
+/// The position a checkpoint entry remembers.
+fn position(entry: &Entry) -> Position<'_> {
+    Position {
+        key: entry.key,
+        fingerprint: entry.fingerprint,
+        offset: entry.offset,
+        path: &entry.path,
     }
-    let same_file = key == entry.key && !live;
-    let copy = key != entry.key
-        && path.parent() == entry.path.parent()
-        && path
-            .file_name()
-            .zip(entry.path.file_name())
-            .is_some_and(|(p, e)| p.as_encoded_bytes().starts_with(e.as_encoded_bytes()));
-    if !(same_file || copy) {
-        return None;
-    }
-    let file = std::fs::File::open(path).ok()?;
-    entry
-        .fingerprint
-        .matches(&file)
-        .ok()?
-        .then(|| (path.to_owned(), key))
-}
-
-/// logrotate's copytruncate copy of `entry`'s file: a file beside it (not
-/// `entry.path`, not one `skip` names) that [`rotated_copy_of`] accepts, so
-/// at least `entry.offset + 1` bytes long with the entry's first bytes.
-pub(crate) fn copy_beside(
-    entry: &Entry,
-    skip: impl Fn(&Path) -> bool,
-) -> Option<(PathBuf, FileKey)> {
-    std::fs::read_dir(entry.path.parent()?)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| *p != entry.path && !skip(p))
-        .find_map(|p| rotated_copy_of(entry, &p, true))
 }
 
 /// Hands the batch to the output, leaving an empty one of the same capacity;
@@ -603,22 +513,6 @@ fn ship(stats: &ReaderStats, batch: &mut Batch, out: &mpsc::Sender<Batch>) -> Re
 
 /// The output has gone away: the relay is stopping.
 struct Closed;
-
-/// The live name of a rotated copy (`x.log.3` → `x.log`, svlogd `@….s` →
-/// `current`): what its rule and HOSTNAME come from.
-fn live_name(rotated: &Path) -> PathBuf {
-    let name = rotated
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let live = if name.starts_with('@') {
-        "current".to_owned()
-    } else {
-        name.rsplit_once('.')
-            .map_or(name.clone(), |(stem, _)| stem.to_owned())
-    };
-    rotated.with_file_name(live)
-}
 
 fn tail_options(settings: &ReaderSettings) -> TailOptions {
     TailOptions {

@@ -8,6 +8,7 @@ use libc::c_int;
 
 use super::log;
 use super::signals::{self, Received};
+use super::sys;
 
 /// What to do with one received signal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,8 +78,7 @@ pub struct Forwarder {
 impl Forwarder {
     /// A forwarder for the child `child`.
     pub fn new(child: libc::pid_t, group: bool, rewrites: Vec<(c_int, c_int)>) -> Self {
-        // SAFETY: getpid cannot fail.
-        let own_pid = unsafe { libc::getpid() };
+        let own_pid = sys::getpid();
         Forwarder {
             child,
             group,
@@ -103,11 +103,9 @@ impl Forwarder {
     fn send(&self, sig: c_int) {
         let target = if self.group { -self.child } else { self.child };
         log::debug!("forwarding SIG{} to {target}", signals::name(sig));
-        // SAFETY: kill has no memory-safety preconditions.
-        if unsafe { libc::kill(target, sig) } == 0 {
+        let Err(err) = sys::kill(target, sig) else {
             return;
-        }
-        let err = std::io::Error::last_os_error();
+        };
         match err.raw_os_error() {
             // ESRCH: the child (or its whole group) has just exited; its
             // SIGCHLD is queued and the reaper will see it.

@@ -44,10 +44,7 @@ pub fn write_line(args: fmt::Arguments<'_>) {
     // Formatting into a fixed buffer cannot fail; overflow is truncated.
     let _ = write!(line, "reaplog init: {args}");
     line.finish();
-    // SAFETY: the pointer and length describe our initialised buffer.
-    // The result is ignored on purpose: if stderr is gone there is nowhere
-    // left to report it, and init must go on reaping.
-    unsafe { libc::write(2, line.buf.as_ptr().cast(), line.len) };
+    super::sys::write_stderr(&line.buf[..line.len]);
 }
 
 /// A fixed-size line buffer; text past its end is dropped, a newline always

@@ -24,18 +24,32 @@
     reason = "PID 1 must not panic: a panic ends the container"
 )]
 
+#[forbid(unsafe_code)]
 mod cli;
+#[forbid(unsafe_code)]
 mod exit_code;
+#[forbid(unsafe_code)]
 mod forward;
+#[forbid(unsafe_code)]
 mod log;
+#[forbid(unsafe_code)]
 mod orphans;
+#[forbid(unsafe_code)]
 mod reap;
+#[forbid(unsafe_code)]
 mod residency;
+#[forbid(unsafe_code)]
 mod shutdown;
+#[forbid(unsafe_code)]
 mod signals;
+#[forbid(unsafe_code)]
 mod spawn;
+#[forbid(unsafe_code)]
 mod subreaper;
+#[forbid(unsafe_code)]
 mod tty;
+// The one module with `unsafe`: every libc call behind a safe function.
+mod sys;
 
 use std::ffi::OsString;
 use std::time::Instant;

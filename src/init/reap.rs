@@ -11,6 +11,7 @@ use std::io;
 use super::exit_code::ChildStatus;
 use super::log;
 use super::orphans::{Comm, Tally};
+use super::sys;
 
 /// What a drain saw when it stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,35 +91,12 @@ struct Reaped {
 /// Reaps one exited child if there is one (`Ok(None)`: none has exited).
 fn reap_one(want_name: bool) -> io::Result<Option<Reaped>> {
     let (pid, name) = if want_name {
-        match peek_exited()? {
+        match sys::peek_exited()? {
             0 => return Ok(None),
             pid => (pid, Comm::of(pid)),
         }
     } else {
         (-1, None)
     };
-    let mut status = 0;
-    // __WALL: also children created by clone() with another exit signal.
-    let flags = libc::WNOHANG | libc::__WALL;
-    // SAFETY: `status` is a valid out-pointer.
-    let reaped = unsafe { libc::waitpid(pid, &mut status, flags) };
-    match reaped {
-        -1 => Err(io::Error::last_os_error()),
-        0 => Ok(None),
-        pid => Ok(Some(Reaped { pid, status, name })),
-    }
-}
-
-/// The pid of an exited child, left in place (0 when none has exited).
-fn peek_exited() -> io::Result<libc::pid_t> {
-    let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::zeroed();
-    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT | libc::__WALL;
-    // SAFETY: `info` is zeroed and writable; with WNOHANG and no exited
-    // child, si_pid stays 0 (what POSIX and Linux specify).
-    let rc = unsafe { libc::waitid(libc::P_ALL, 0, info.as_mut_ptr(), flags) };
-    if rc == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: zero-initialised or filled in by waitid.
-    Ok(unsafe { info.assume_init().si_pid() })
+    Ok(sys::waitpid_nohang(pid)?.map(|(pid, status)| Reaped { pid, status, name }))
 }

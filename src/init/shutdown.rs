@@ -16,6 +16,7 @@ use super::log;
 use super::orphans::Tally;
 use super::reap::{Drained, Reaper};
 use super::signals::{self, Blocked};
+use super::sys;
 
 /// How long SIGKILLed processes get to disappear before init gives up
 /// waiting (one stuck in uninterruptible sleep must not keep PID 1 alive).
@@ -89,11 +90,9 @@ fn signal_rest(sig: c_int, pid1: bool) {
 }
 
 fn send(pid: libc::pid_t, sig: c_int) {
-    // SAFETY: kill has no memory-safety preconditions.
-    if unsafe { libc::kill(pid, sig) } == 0 {
+    let Err(err) = sys::kill(pid, sig) else {
         return;
-    }
-    let err = io::Error::last_os_error();
+    };
     // ESRCH: already gone (or nothing left for kill(-1)): that is the goal.
     if err.raw_os_error() != Some(libc::ESRCH) {
         log::warning!("SIG{} to {pid}: {err}", signals::name(sig));
@@ -112,8 +111,7 @@ fn descendants() -> io::Result<Vec<libc::pid_t>> {
             links.push((pid, ppid));
         }
     }
-    // SAFETY: getpid cannot fail.
-    let mut found = vec![unsafe { libc::getpid() }];
+    let mut found = vec![sys::getpid()];
     let mut i = 0;
     while i < found.len() {
         let parent = found[i];

@@ -10,12 +10,10 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use super::exit_code;
-use super::signals;
-use super::tty;
+use super::sys;
 
 /// Starts `command` (PATH is searched as by execvp); returns its pid.
 pub fn spawn(command: &[OsString], take_terminal: bool) -> io::Result<libc::pid_t> {
@@ -24,27 +22,9 @@ pub fn spawn(command: &[OsString], take_terminal: bool) -> io::Result<libc::pid_
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no command"))?;
     let mut cmd = Command::new(program);
     cmd.args(args);
-    // SAFETY: the closure runs between fork and exec and calls only
-    // async-signal-safe functions (sigprocmask, setpgid, tcsetpgrp, signal,
-    // write); it allocates nothing and takes no lock.
-    unsafe { cmd.pre_exec(move || prepare_child(take_terminal)) };
+    sys::prepare_child_before_exec(&mut cmd, take_terminal);
     let child = cmd.spawn()?;
     Ok(child.id() as libc::pid_t)
-}
-
-/// Runs in the child before exec. Order matters: signals stay blocked
-/// through the terminal hand-over (a background `tcsetpgrp` would otherwise
-/// stop us with SIGTTOU) and are unblocked last.
-fn prepare_child(take_terminal: bool) -> io::Result<()> {
-    signals::block_all_in_child();
-    // SAFETY: setpgid on ourselves.
-    if unsafe { libc::setpgid(0, 0) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if take_terminal {
-        tty::take_foreground_in_child();
-    }
-    signals::reset_for_exec()
 }
 
 /// The exit code for a command that could not be started: 127 when it does

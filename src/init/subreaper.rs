@@ -3,12 +3,11 @@
 //! subreaper (`PR_SET_CHILD_SUBREAPER`), so orphans of its descendants come
 //! to it instead of to the host's init. Also the parent-death signal (`-p`).
 
-use std::io;
-
 use libc::c_int;
 
 use super::log;
 use super::signals;
+use super::sys;
 
 /// Where orphans go, as configured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,14 +23,13 @@ pub enum Role {
 /// Becomes a subreaper when not PID 1 (always: `-s` only makes the choice
 /// explicit) and reports which role init has.
 pub fn configure(explicit: bool) -> Role {
-    // SAFETY: getpid cannot fail.
-    if unsafe { libc::getpid() } == 1 {
+    if sys::getpid() == 1 {
         if explicit {
             log::debug!("PID 1 already receives every orphan: -s not needed");
         }
         return Role::Pid1;
     }
-    match prctl(libc::PR_SET_CHILD_SUBREAPER, 1) {
+    match sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) {
         Ok(()) => {
             log::debug!("registered as child subreaper");
             Role::Subreaper
@@ -50,19 +48,10 @@ pub fn configure(explicit: bool) -> Role {
 /// Asks the kernel to send `sig` to init when its parent dies (`-p`); the
 /// signal then goes through the normal forwarding path.
 pub fn set_parent_death_signal(sig: c_int) {
-    if let Err(e) = prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong) {
+    if let Err(e) = sys::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong) {
         log::warning!(
             "cannot set parent-death signal SIG{}: {e}",
             signals::name(sig)
         );
-    }
-}
-
-fn prctl(option: c_int, arg: libc::c_ulong) -> io::Result<()> {
-    // SAFETY: both options take one integer argument.
-    if unsafe { libc::prctl(option, arg, 0, 0, 0) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }

@@ -11,22 +11,4 @@
 //! hand-over, because it keeps those signals blocked (the kernel then lets
 //! the write or `tcsetpgrp` through).
 
-/// Whether stdin is our controlling terminal and we are its foreground group.
-pub fn stdin_is_foreground_terminal() -> bool {
-    // SAFETY: isatty, tcgetpgrp and getpgrp only read process state.
-    unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }
-}
-
-/// In the forked child, already leader of its own group: make that group the
-/// terminal's foreground group. Async-signal-safe. A failure is reported and
-/// tolerated: the child then runs in the background group, as under tini
-/// when its hand-over fails (ENOTTY/ENXIO: the terminal went away).
-pub fn take_foreground_in_child() {
-    // SAFETY: plain syscalls on fd 0.
-    if unsafe { libc::tcsetpgrp(0, libc::getpid()) } == 0 {
-        return;
-    }
-    const MSG: &[u8] = b"reaplog init: cannot make the child the terminal's foreground group\n";
-    // SAFETY: static buffer; the result does not matter (see log.rs).
-    unsafe { libc::write(2, MSG.as_ptr().cast(), MSG.len()) };
-}
+pub use super::sys::stdin_is_foreground_terminal;

@@ -19,13 +19,25 @@
 //! * [`reader`] drives tailers and the encoder on its own thread; [`run`]
 //!   wires reader, output and [`checkpointer`] together and owns shutdown.
 
+#[forbid(unsafe_code)]
 pub mod batch;
+#[forbid(unsafe_code)]
 pub mod cli;
+#[forbid(unsafe_code)]
 pub mod config;
+#[forbid(unsafe_code)]
 pub mod encode;
+#[forbid(unsafe_code)]
 pub mod input;
+#[forbid(unsafe_code)]
 pub mod metrics;
+#[forbid(unsafe_code)]
 pub mod output;
+#[forbid(unsafe_code)]
 pub mod reader;
+#[forbid(unsafe_code)]
 pub mod run;
+#[forbid(unsafe_code)]
 pub mod state;
+// The one module with `unsafe`: the ioctl std does not wrap.
+mod sys;

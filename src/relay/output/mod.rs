@@ -60,12 +60,7 @@ impl Stream for stdout::StdoutStream {
 /// Bytes written to `stream` that the peer's TCP has not acknowledged yet
 /// (SIOCOUTQ); `None` without a TCP socket or when the kernel will not say.
 pub fn unacknowledged_bytes(stream: &dyn Stream) -> Option<usize> {
-    let fd = stream.tcp_fd()?;
-    let mut pending: libc::c_int = 0;
-    // SAFETY: SIOCOUTQ (== TIOCOUTQ) on a TCP socket writes one int to the
-    // pointer, which points to a live c_int; `fd` is open while `stream` lives.
-    let rc = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut pending as *mut libc::c_int) };
-    (rc == 0).then(|| usize::try_from(pending).unwrap_or(0))
+    crate::relay::sys::unacknowledged_bytes(stream.tcp_fd()?)
 }
 
 /// An error while setting up or using an output, naming the peer or file.

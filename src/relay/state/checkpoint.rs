@@ -625,7 +625,7 @@ mod tests {
         let path = dir.path().join(CHECKPOINT_FILE);
         let result = sample().store(&path);
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        if nix_is_root() {
+        if is_root() {
             return; // root ignores directory permissions
         }
         let err = result.unwrap_err();
@@ -633,9 +633,8 @@ mod tests {
         assert!(err.to_string().contains(CHECKPOINT_FILE), "{err}");
     }
 
-    fn nix_is_root() -> bool {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        unsafe { libc::geteuid() == 0 }
+    fn is_root() -> bool {
+        crate::relay::sys::is_root()
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-mod support;
+use crate::support;
 
 /// The tag the tests build; rebuilt (and so replaced) by every run.
 const IMAGE: &str = "localhost/reaplog:podman-test";

@@ -3,7 +3,7 @@
 //! concerns PID 1 runs in both modes: PID 1 of a new PID namespace, and a
 //! plain process (subreaper).
 
-mod init_support;
+use crate::support::init as init_support;
 
 use init_support::scripts::{self, printer_cmd, python};
 use init_support::*;

@@ -1,5 +1,5 @@
 //! The Kubernetes manifests under `k8s/`, checked offline by
-//! `tests/k8s/check_manifests.py`: layout, rendering (kustomize or kubectl
+//! `tests/it/k8s/check_manifests.py`: layout, rendering (kustomize or kubectl
 //! when installed, else the script's own renderer), the Kubernetes JSON
 //! schemas (PyPI's kubernetes-validate, strict), cross references, OpenShift
 //! restricted-v2, and every relay.toml through the real binary's
@@ -15,7 +15,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-mod support;
+use crate::support;
 
 use support::certs::TestPki;
 
@@ -25,7 +25,7 @@ fn k8s_dir() -> PathBuf {
 }
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/k8s/check_manifests.py")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/k8s/check_manifests.py")
 }
 
 /// The interpreter of a script's `#!` line.

@@ -3,7 +3,7 @@
 //! `--kill-group-on-exit`, `--report-orphans`, and GitLab's real case:
 //! GPGME leaving gpg processes behind.
 
-mod init_support;
+use crate::support::init as init_support;
 
 use std::time::{Duration, Instant};
 

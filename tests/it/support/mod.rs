@@ -29,7 +29,9 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod init;
 pub mod proxy;
+pub mod relay;
 pub mod rsyslog;
 pub mod tls;
 pub mod tls_sink;

@@ -6,8 +6,8 @@
 //! Every test ships numbered lines (`id=N`) and counts what arrived: the
 //! lost ones (must be none) and the duplicates (reported).
 
-mod relay_support;
-mod support;
+use crate::support;
+use crate::support::relay as relay_support;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -4,8 +4,8 @@
 //! line arrives exactly once with the HOSTNAME, APP-NAME, MSGID, facility and
 //! severity the GitLab preset promises.
 
-mod relay_support;
-mod support;
+use crate::support;
+use crate::support::relay as relay_support;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -2,8 +2,8 @@
 //! `/readyz` that follows the receiver, and SIGHUP reloads (a new source is
 //! picked up; an invalid file is rejected and the running config stays).
 
-mod relay_support;
-mod support;
+use crate::support;
+use crate::support::relay as relay_support;
 
 use std::fs;
 use std::io::{Read, Write};

@@ -3,8 +3,8 @@
 //! is down is retried until it comes up; bad configuration is an error that
 //! names the file and the key. Plus the `--check` and `--demo` commands.
 
-mod relay_support;
-mod support;
+use crate::support;
+use crate::support::relay as relay_support;
 
 use std::fs;
 use std::path::{Path, PathBuf};

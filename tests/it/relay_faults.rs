@@ -9,8 +9,8 @@
 //! README.faults.md). Every random schedule prints its seed;
 //! `REAPLOG_FAULT_SEED` replays it.
 
-mod relay_support;
-mod support;
+use crate::support;
+use crate::support::relay as relay_support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

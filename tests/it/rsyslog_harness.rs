@@ -3,7 +3,7 @@
 //! sent, wrong peers are rejected, and restart/pause behave as their
 //! fault-injection tests will need.
 
-mod support;
+use crate::support;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};

@@ -15,9 +15,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::support;
-
-use support::certs::TestPki;
+use crate::support::certs::TestPki;
+use crate::support::reaplog_bin;
 
 /// The repository's `k8s/` directory.
 fn k8s_dir() -> PathBuf {
@@ -93,7 +92,7 @@ fn check(test: &str, dir: &Path, only: Option<&str>, pki: &TestPki) -> Option<Ou
     let out = cmd
         .arg(dir)
         .arg("--reaplog")
-        .arg(support::reaplog_bin())
+        .arg(reaplog_bin())
         .arg("--ca")
         .arg(&pki.ca)
         .arg("--cert")
@@ -138,8 +137,7 @@ fn copy_tree(from: &Path, to: &Path) {
 /// references resolve, and each relay.toml passes `reaplog relay --check`.
 #[test]
 fn manifests_render_validate_and_reference_what_exists() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let Some(out) = check(
         "manifests_render_validate_and_reference_what_exists",
         &k8s_dir(),

@@ -4,84 +4,38 @@
 //! line arrives exactly once with the HOSTNAME, APP-NAME, MSGID, facility and
 //! severity the GitLab preset promises.
 
-use crate::support;
-use crate::support::relay as relay_support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use relay_support::{append, id_of, Expected, Ledger, Relay};
-use support::certs::{TestPki, SERVER_NAME};
-use support::rsyslog::{Input, Options, Received, Rsyslog};
+use crate::support::certs::SERVER_NAME;
+use crate::support::relay::{
+    append, gitlab_source, id_of, relay_config, tls_output, Expected, Fixture, Ledger, Relay,
+};
+use crate::support::rsyslog::{Input, Options, Received, Rsyslog};
+use crate::support::wait_until;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The test tree, its relay config, and the PKI.
-struct Fixture {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-    state: PathBuf,
-    config: PathBuf,
-    stderr: PathBuf,
-    pki: TestPki,
+fn write_config(fx: &Fixture, port: u16, server_name: &str, ca: &Path) {
+    write_config_at(fx, &fx.config, &fx.state, "", port, server_name, ca);
 }
 
-impl Fixture {
-    fn new() -> Fixture {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let root = tmp.path().join("var-log-gitlab");
-        let state = tmp.path().join("state");
-        let pki_dir = tmp.path().join("pki");
-        fs::create_dir_all(&root).unwrap();
-        fs::create_dir_all(&pki_dir).unwrap();
-        let pki = TestPki::new(&pki_dir);
-        Fixture {
-            config: tmp.path().join("relay.toml"),
-            stderr: tmp.path().join("relay.stderr"),
-            root,
-            state,
-            pki,
-            _tmp: tmp,
-        }
-    }
-
-    fn write_config(&self, port: u16, server_name: &str, ca: &Path) {
-        self.write_config_at(&self.config, &self.state, "", port, server_name, ca);
-    }
-
-    /// A config at `path` with its own `state` dir and `extra` top-level keys.
-    fn write_config_at(
-        &self,
-        path: &Path,
-        state: &Path,
-        extra: &str,
-        port: u16,
-        server_name: &str,
-        ca: &Path,
-    ) {
-        let text = format!(
-            r#"
-{extra}
-state_dir = "{state}"
-partial_line_timeout = "5s"
-
-[[source]]
-preset = "gitlab"
-root = "{root}"
-per_pod_dirs = true
-watch = "auto"
-poll_interval = "100ms"
-
-[output]
-{output}"#,
-            state = state.display(),
-            root = self.root.display(),
-            output = relay_support::tls_output(port, ca, &self.pki, Some(server_name)),
-        );
-        fs::write(path, text).unwrap();
-    }
+/// A config at `path` with its own `state` dir and `extra` top-level keys.
+fn write_config_at(
+    fx: &Fixture,
+    path: &Path,
+    state: &Path,
+    extra: &str,
+    port: u16,
+    server_name: &str,
+    ca: &Path,
+) {
+    let top = format!("{extra}\npartial_line_timeout = \"5s\"\n");
+    let output = tls_output(port, ca, &fx.pki, Some(server_name));
+    let text = relay_config(state, &top, &gitlab_source(&fx.root), &output);
+    fs::write(path, text).unwrap();
 }
 
 /// A GitLab log file of one pod, and what its lines must look like at the receiver.
@@ -288,7 +242,7 @@ fn assert_exactly_once(ledger: &Ledger, got: &[Received]) {
 
 fn wait_all(rsyslog: &Rsyslog, ledger: &Ledger, relay: &Relay) -> Vec<Received> {
     let want = ledger.lines.len();
-    if !support::wait_until(WAIT, || rsyslog.messages().len() >= want) {
+    if !wait_until(WAIT, || rsyslog.messages().len() >= want) {
         panic!(
             "rsyslog has {} of {want} messages\nrelay log:\n{}\nrsyslog:\n{}",
             rsyslog.messages().len(),
@@ -306,7 +260,7 @@ fn wait_all(rsyslog: &Rsyslog, ledger: &Ledger, relay: &Relay) -> Vec<Received> 
 fn ships_a_gitlab_tree_exactly_once_through_rotations_and_a_restart() {
     let fx = Fixture::new();
     let mut rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&fx.pki));
-    fx.write_config(rsyslog.port(), SERVER_NAME, &fx.pki.ca);
+    write_config(&fx, rsyslog.port(), SERVER_NAME, &fx.pki.ca);
     let mut ledger = Ledger::default();
     let root = fx.root.clone();
     let mut api = LogFile::new(
@@ -378,7 +332,7 @@ fn ships_a_gitlab_tree_exactly_once_through_rotations_and_a_restart() {
     api.write_with(&mut ledger, &"x".repeat(20_000), true);
     api.write_with(&mut ledger, "zoë ünïcödé 日本語 🚀 Ελληνικά", false);
     sidekiq.write_with(&mut ledger, &"é".repeat(6_000), true);
-    let mut relay = Relay::start(support::reaplog_bin(), &fx.config, &fx.stderr);
+    let mut relay = fx.start_relay();
     let got = wait_all(&rsyslog, &ledger, &relay);
     assert_exactly_once(&ledger, &got);
     // A line written in two pieces arrives as one.
@@ -463,7 +417,7 @@ fn ships_a_gitlab_tree_exactly_once_through_rotations_and_a_restart() {
     ] {
         f.write(&mut ledger, 25);
     }
-    let mut relay = Relay::start(support::reaplog_bin(), &fx.config, &fx.stderr);
+    let mut relay = fx.start_relay();
     let got = wait_all(&rsyslog, &ledger, &relay);
     // Quiet for a moment: nothing more may arrive (no duplicate after the restart).
     std::thread::sleep(Duration::from_millis(500));
@@ -489,7 +443,7 @@ fn ships_a_gitlab_tree_exactly_once_through_rotations_and_a_restart() {
 fn finishes_files_rotated_while_the_relay_was_down() {
     let fx = Fixture::new();
     let mut rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&fx.pki));
-    fx.write_config(rsyslog.port(), SERVER_NAME, &fx.pki.ca);
+    write_config(&fx, rsyslog.port(), SERVER_NAME, &fx.pki.ca);
     let mut ledger = Ledger::default();
     let root = fx.root.clone();
     let mut api = LogFile::new(
@@ -522,7 +476,7 @@ fn finishes_files_rotated_while_the_relay_was_down() {
     for f in [&mut api, &mut prod, &mut sidekiq] {
         f.write(&mut ledger, 20);
     }
-    let mut relay = Relay::start(support::reaplog_bin(), &fx.config, &fx.stderr);
+    let mut relay = fx.start_relay();
     wait_all(&rsyslog, &ledger, &relay);
     let status = relay
         .stop(Duration::from_secs(20))
@@ -549,7 +503,7 @@ fn finishes_files_rotated_while_the_relay_was_down() {
         f.write(&mut ledger, 10);
     }
 
-    let mut relay = Relay::start(support::reaplog_bin(), &fx.config, &fx.stderr);
+    let mut relay = fx.start_relay();
     let got = wait_all(&rsyslog, &ledger, &relay);
     assert_exactly_once(&ledger, &got);
     assert!(
@@ -591,12 +545,13 @@ fn two_shards_ship_every_line_exactly_once() {
         );
         f.write(&mut ledger, 30);
     }
-    let dir = fx.config.parent().unwrap().to_owned();
+    let dir = fx.dir();
     let mut relays = Vec::new();
     for (i, shard) in ["0/2", "relay-1/2"].iter().enumerate() {
         let config = dir.join(format!("relay-{i}.toml"));
         let state = dir.join(format!("state-{i}"));
-        fx.write_config_at(
+        write_config_at(
+            &fx,
             &config,
             &state,
             &format!("shard = \"{shard}\""),
@@ -605,7 +560,6 @@ fn two_shards_ship_every_line_exactly_once() {
             &fx.pki.ca,
         );
         relays.push(Relay::start(
-            support::reaplog_bin(),
             &config,
             &dir.join(format!("relay-{i}.stderr")),
         ));
@@ -638,7 +592,7 @@ fn two_shards_ship_every_line_exactly_once() {
 fn copytruncate_right_after_a_write_loses_nothing() {
     let fx = Fixture::new();
     let mut rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&fx.pki));
-    fx.write_config(rsyslog.port(), SERVER_NAME, &fx.pki.ca);
+    write_config(&fx, rsyslog.port(), SERVER_NAME, &fx.pki.ca);
     // Polling only, and slowly: each write + copytruncate below happens
     // between two polls, so the relay must take the lines from the copy.
     let text = fs::read_to_string(&fx.config).unwrap();
@@ -660,7 +614,7 @@ fn copytruncate_right_after_a_write_loses_nothing() {
         Kind::Lograge,
     );
     prod.write(&mut ledger, 10);
-    let mut relay = Relay::start(support::reaplog_bin(), &fx.config, &fx.stderr);
+    let mut relay = fx.start_relay();
     wait_all(&rsyslog, &ledger, &relay);
     // One rotation per round, as logrotate does (rotations faster than the
     // relay polls would leave intermediate copies nobody reads).

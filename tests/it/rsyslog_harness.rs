@@ -1,18 +1,19 @@
-//! Proves the shared test harness (`tests/support`) against the real
+//! Proves the shared test harness (`crate::support`) against the real
 //! rsyslogd: every input variant receives exactly what a minimal client
 //! sent, wrong peers are rejected, and restart/pause behave as their
 //! fault-injection tests will need.
-
-use crate::support;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
-use support::certs::{TestPki, CLIENT_NAME, SERVER_NAME};
-use support::rsyslog::{Input, Options, Received, Rsyslog, TlsAuth, TlsDriver};
-use support::tls::{self, BlockingTls};
-use support::tls_sink::{take_frames, SinkMode, SinkOptions, TlsSink};
+use crate::support::certs::{TestPki, CLIENT_NAME, ELSEWHERE_NAME, SERVER_NAME};
+use crate::support::process::signal;
+use crate::support::relp;
+use crate::support::rsyslog::{Input, Options, Received, Rsyslog, TlsAuth, TlsDriver};
+use crate::support::tls::{self, BlockingTls};
+use crate::support::tls_sink::{take_frames, SinkMode, SinkOptions, TlsSink};
+use crate::support::wait_until;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -105,8 +106,7 @@ fn send_tls(mut tls: BlockingTls, bytes: &[u8]) {
 }
 
 fn assert_tls_input_receives(input: Input) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let rsyslog = Rsyslog::start(Options::new(input).pki(&pki));
     let samples = samples();
     send_tls(
@@ -153,7 +153,7 @@ fn plain_tcp_input_receives_octet_counted_frames() {
     assert_eq!(got, expected(&samples), "{}", rsyslog.diagnostics());
 }
 
-/// Just enough RELP (librelp's wire format) to open a session, send
+/// Just enough of a RELP client (frames: [`relp`]) to open a session, send
 /// `syslog` commands, and close.
 struct RelpClient<S> {
     stream: S,
@@ -170,16 +170,11 @@ impl<S: Read + Write> RelpClient<S> {
         }
     }
 
-    /// `TXNR SP COMMAND SP DATALEN [SP DATA] LF`; returns the txnr used.
+    /// Sends one command frame; returns the txnr used.
     fn send(&mut self, command: &str, data: &[u8]) -> u64 {
         let txnr = self.next_txnr;
         self.next_txnr += 1;
-        let mut frame = format!("{txnr} {command} {}", data.len()).into_bytes();
-        if !data.is_empty() {
-            frame.push(b' ');
-            frame.extend_from_slice(data);
-        }
-        frame.push(b'\n');
+        let frame = relp::encode(txnr, command, data);
         self.stream.write_all(&frame).expect("write RELP frame");
         self.stream.flush().expect("flush");
         txnr
@@ -187,15 +182,17 @@ impl<S: Read + Write> RelpClient<S> {
 
     /// Reads one frame: (txnr, command, data).
     fn recv(&mut self) -> (u64, String, Vec<u8>) {
-        let txnr = self.token().parse().expect("numeric txnr");
-        let command = self.token();
-        let (len_text, ended) = self.token_or_lf();
-        let len: usize = len_text.parse().expect("numeric datalen");
-        let data = if ended { Vec::new() } else { self.take(len) };
-        if !ended {
-            assert_eq!(self.take(1), b"\n", "RELP trailer");
+        loop {
+            match relp::take_frame(&mut self.buf) {
+                Ok(Some(f)) => return (f.txnr, f.command, f.data),
+                Ok(None) => {}
+                Err(e) => panic!("{e}"),
+            }
+            let mut chunk = [0u8; 4096];
+            let read = self.stream.read(&mut chunk).expect("read RELP");
+            assert_ne!(read, 0, "RELP server closed the connection");
+            self.buf.extend_from_slice(&chunk[..read]);
         }
-        (txnr, command, data)
     }
 
     /// Sends `command` and asserts the `rsp` that answers it starts with "200".
@@ -206,33 +203,6 @@ impl<S: Read + Write> RelpClient<S> {
         assert_eq!((rsp_txnr, rsp.as_str()), (txnr, "rsp"), "{text}");
         assert!(text.starts_with("200"), "{command} refused: {text}");
         text
-    }
-
-    fn token(&mut self) -> String {
-        let (token, ended) = self.token_or_lf();
-        assert!(!ended, "RELP header ended early at {token:?}");
-        token
-    }
-
-    fn token_or_lf(&mut self) -> (String, bool) {
-        let mut token = Vec::new();
-        loop {
-            match self.take(1)[0] {
-                b' ' => return (String::from_utf8(token).expect("ASCII"), false),
-                b'\n' => return (String::from_utf8(token).expect("ASCII"), true),
-                b => token.push(b),
-            }
-        }
-    }
-
-    fn take(&mut self, n: usize) -> Vec<u8> {
-        while self.buf.len() < n {
-            let mut chunk = [0u8; 4096];
-            let read = self.stream.read(&mut chunk).expect("read RELP");
-            assert_ne!(read, 0, "RELP server closed the connection");
-            self.buf.extend_from_slice(&chunk[..read]);
-        }
-        self.buf.drain(..n).collect()
     }
 
     fn session(&mut self, samples: &[Sample]) {
@@ -264,8 +234,7 @@ fn relp_input_acknowledges_and_receives_syslog_commands() {
 }
 
 fn assert_relp_tls_receives(opts: Options) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let rsyslog = Rsyslog::start(opts.pki(&pki));
     let samples = samples();
     let mut relp = RelpClient::new(mutual_client(&pki, rsyslog.addr()));
@@ -286,8 +255,7 @@ fn relp_tls_over_openssl_acknowledges_and_receives_syslog_commands() {
 
 #[test]
 fn gtls_anon_input_receives_frames_from_a_client_without_certificate() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let input = Input::Tls {
         driver: TlsDriver::Gtls,
         auth: TlsAuth::Anon,
@@ -351,15 +319,14 @@ fn assert_rejects(
     bad: fn(&TestPki) -> (&std::path::Path, &std::path::Path),
     needles: &[&str],
 ) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let input = opts.input.clone();
     let rsyslog = Rsyslog::start(opts.pki(&pki));
     let (cert, key) = bad(&pki);
     let outcome = send_as(&pki, &rsyslog, cert, key);
     // No needles: the session's end, seen by the client, is the only verdict.
     let logged = needles.is_empty()
-        || support::wait_until(WAIT, || {
+        || wait_until(WAIT, || {
             let diagnostics = rsyslog.diagnostics();
             needles.iter().any(|n| diagnostics.contains(n))
         });
@@ -464,8 +431,7 @@ fn relp_tls_rejects_a_client_whose_name_is_not_permitted() {
 
 #[test]
 fn client_trusting_another_ca_fails_the_handshake_with_rsyslog() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&pki));
     let identity = Some((pki.client_cert.as_path(), pki.client_key.as_path()));
     let wrong = tls::client_config(&pki.other_ca, identity);
@@ -506,7 +472,7 @@ fn paused_rsyslog_delivers_nothing_until_resumed() {
     rsyslog.pause();
     // The kernel completes the connection and buffers the bytes for the stopped process.
     send_plain(&rsyslog, &samples()[..1]);
-    let early = support::wait_until(Duration::from_millis(300), || {
+    let early = wait_until(Duration::from_millis(300), || {
         !rsyslog.messages().is_empty()
     });
     assert!(!early, "a stopped rsyslogd wrote {:?}", rsyslog.messages());
@@ -591,14 +557,13 @@ fn wires(samples: &[Sample]) -> Vec<Vec<u8>> {
 
 #[test]
 fn tls_sink_collects_frames_from_a_mutual_tls_client() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let sink = TlsSink::start(SinkOptions::mutual(&pki));
     let samples = samples();
     send_tls(mutual_client(&pki, sink.addr()), &octet_counted(&samples));
     assert_eq!(sink.wait_for_frames(samples.len(), WAIT), wires(&samples));
     assert!(
-        support::wait_until(WAIT, || sink.stats().clean_closes == 1),
+        wait_until(WAIT, || sink.stats().clean_closes == 1),
         "{:?}",
         sink.stats()
     );
@@ -607,8 +572,7 @@ fn tls_sink_collects_frames_from_a_mutual_tls_client() {
 
 #[test]
 fn tls_sink_rejects_a_client_cert_from_another_ca() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let sink = TlsSink::start(SinkOptions::mutual(&pki));
     let config = tls::client_config(
         &pki.ca,
@@ -630,8 +594,7 @@ fn tls_sink_rejects_a_client_cert_from_another_ca() {
 
 #[test]
 fn tls_sink_without_client_auth_accepts_an_anonymous_client() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let sink = TlsSink::start(SinkOptions::server_only(&pki));
     let config = tls::client_config(&pki.ca, None);
     let samples = samples();
@@ -644,14 +607,13 @@ fn tls_sink_without_client_auth_accepts_an_anonymous_client() {
 
 #[test]
 fn tls_sink_in_discard_mode_counts_bytes_only() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let sink = TlsSink::start(SinkOptions::mutual(&pki).mode(SinkMode::Discard));
     let bytes = octet_counted(&samples());
     send_tls(mutual_client(&pki, sink.addr()), &bytes);
     let total = bytes.len() as u64;
     assert!(
-        support::wait_until(WAIT, || sink.bytes() == total),
+        wait_until(WAIT, || sink.bytes() == total),
         "{:?}",
         sink.stats()
     );
@@ -714,11 +676,7 @@ fn dropping_the_harness_ends_rsyslogd() {
 fn a_crashed_rsyslogd_is_reported_not_signalled() {
     let mut rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
     let pid = rsyslog.pid().expect("running");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("kill");
+    signal(pid as i32, libc::SIGKILL).expect("kill");
     assert!(!rsyslog.wait_ready(WAIT), "a killed rsyslogd is not ready");
     assert_eq!(rsyslog.pid(), None);
     let status = rsyslog.stop().expect("the crash's exit status");
@@ -727,8 +685,7 @@ fn a_crashed_rsyslogd_is_reported_not_signalled() {
 
 #[test]
 fn tls_sink_from_another_ca_is_refused_by_a_client_trusting_ours() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let sink = TlsSink::start(SinkOptions::untrusted(&pki));
     let config = tls::client_config(&pki.ca, None);
     let Err(err) = tls::connect(sink.addr(), config, SERVER_NAME) else {
@@ -740,8 +697,7 @@ fn tls_sink_from_another_ca_is_refused_by_a_client_trusting_ours() {
 
 #[test]
 fn tls_sink_with_the_wrong_name_is_refused_by_a_client_checking_names() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let sink = TlsSink::start(SinkOptions::wrong_name(&pki));
     for name in ["localhost", "127.0.0.1", SERVER_NAME] {
         let config = tls::client_config(&pki.ca, None);
@@ -754,7 +710,7 @@ fn tls_sink_with_the_wrong_name_is_refused_by_a_client_checking_names() {
         );
     }
     let config = tls::client_config(&pki.ca, None);
-    tls::connect(sink.addr(), config, support::certs::ELSEWHERE_NAME).expect("its own name passes");
+    tls::connect(sink.addr(), config, ELSEWHERE_NAME).expect("its own name passes");
 }
 
 #[test]

@@ -94,13 +94,8 @@ fn chown(path: &Path, id: u32) {
 
 /// Waits until every id of `files` has arrived, or until nothing new arrived
 /// for `stall` (lost lines never come), or `timeout`. Returns the tally.
-fn settle(
-    out: &Path,
-    got: &mut ReceivedIds,
-    files: &[&NumberedFile],
-    timeout: Duration,
-    stall: Duration,
-) -> Tally {
+fn settle(out: &Path, files: &[&NumberedFile], timeout: Duration, stall: Duration) -> Tally {
+    let mut got = ReceivedIds::default();
     let ids: Vec<String> = files.iter().flat_map(|f| f.ids()).collect();
     let (mut last, mut since) = (u64::MAX, Instant::now());
     poll_every(timeout, Duration::from_millis(200), || {
@@ -119,7 +114,7 @@ fn settle(
         thread::sleep(Duration::from_millis(700));
         got.refresh(out).records == before
     });
-    Tally::of(ids, got)
+    Tally::of(ids, &got)
 }
 
 /// Fails with the first lost ids, the generation (rotation) they were
@@ -247,6 +242,21 @@ struct WriterPlan {
     receiver_out: PathBuf,
     /// Where writes and rotations are noted.
     timeline: Timeline,
+}
+
+impl WriterPlan {
+    /// Bursts of up to 20 lines every 5 ms to `files` files, never rotated.
+    fn steady(files: usize, receiver_out: PathBuf) -> WriterPlan {
+        WriterPlan {
+            rotations: vec![None; files],
+            rotate_every: 0,
+            min_generation: Duration::ZERO,
+            burst: 20,
+            pace: Duration::from_millis(5),
+            receiver_out,
+            timeline: Timeline::new(),
+        }
+    }
 }
 
 impl Writer {
@@ -391,10 +401,8 @@ fn relay_killed_at_random_moments_during_rotations_loses_no_line() {
     let elapsed = started.elapsed();
     let (files, notes) = writer.finish();
     let refs: Vec<&NumberedFile> = files.iter().collect();
-    let mut got = ReceivedIds::default();
     let tally = settle(
         &rsyslog.output_path(),
-        &mut got,
         &refs,
         Duration::from_secs(120),
         Duration::from_secs(15),
@@ -459,15 +467,7 @@ fn receiver_restarts_lose_nothing(
         rig.file("web-0/api_json.log", "a", 250),
         rig.file("gitaly-0/gitaly/current", "g", 400),
     ];
-    let plan = WriterPlan {
-        rotations: vec![None, None],
-        rotate_every: 0,
-        min_generation: Duration::ZERO,
-        burst: 20,
-        pace: Duration::from_millis(5),
-        receiver_out: rsyslog.output_path(),
-        timeline: Timeline::new(),
-    };
+    let plan = WriterPlan::steady(files.len(), rsyslog.output_path());
     let mut relay = rig.start_relay();
     let writer = Writer::start(files, plan, Rng::new(rng.next_u64()));
     for r in 0..restarts {
@@ -494,10 +494,8 @@ fn receiver_restarts_lose_nothing(
     );
     let (files, _) = writer.finish();
     let refs: Vec<&NumberedFile> = files.iter().collect();
-    let mut got = ReceivedIds::default();
     let tally = settle(
         &rsyslog.output_path(),
-        &mut got,
         &refs,
         Duration::from_secs(60),
         Duration::from_secs(10),
@@ -633,10 +631,8 @@ fn stalled_receiver_under_a_large_backlog_keeps_relay_memory_bounded() {
     let received_while_stalled = rsyslog.count();
     rsyslog.resume();
     let refs: Vec<&NumberedFile> = files.iter().collect();
-    let mut got = ReceivedIds::default();
     let tally = settle(
         &rsyslog.output_path(),
-        &mut got,
         &refs,
         Duration::from_secs(180),
         Duration::from_secs(20),
@@ -699,15 +695,7 @@ fn network_faults_lose_nothing(test: &str, input: Input, output: impl Fn(&Fixtur
         rig.file("web-0/api_json.log", "a", 250),
         rig.file("nginx-0/nginx/gitlab_access.log", "n", 200),
     ];
-    let plan = WriterPlan {
-        rotations: vec![None, None],
-        rotate_every: 0,
-        min_generation: Duration::ZERO,
-        burst: 20,
-        pace: Duration::from_millis(5),
-        receiver_out: rsyslog.output_path(),
-        timeline: Timeline::new(),
-    };
+    let plan = WriterPlan::steady(files.len(), rsyslog.output_path());
     let relay = rig.start_relay();
     let writer = Writer::start(files, plan, Rng::new(rng.next_u64()));
     let progress = |what: &str| {
@@ -752,10 +740,8 @@ fn network_faults_lose_nothing(test: &str, input: Input, output: impl Fn(&Fixtur
     }
     let (files, _) = writer.finish();
     let refs: Vec<&NumberedFile> = files.iter().collect();
-    let mut got = ReceivedIds::default();
     let tally = settle(
         &rsyslog.output_path(),
-        &mut got,
         &refs,
         Duration::from_secs(60),
         Duration::from_secs(10),
@@ -819,10 +805,8 @@ fn unwritable_state_dir_is_reported_with_its_path_and_lines_keep_flowing() {
         "{test}: checkpoint did not catch up\n{}",
         relay.log()
     );
-    let mut got = ReceivedIds::default();
     let tally = settle(
         &rsyslog.output_path(),
-        &mut got,
         &[&a],
         Duration::from_secs(30),
         Duration::from_secs(5),
@@ -889,10 +873,8 @@ fn full_state_disk_is_reported_with_its_path_and_lines_keep_flowing() {
         relay.log()
     );
     relay.stop(Duration::from_secs(10));
-    let mut got = ReceivedIds::default();
     let tally = settle(
         &rsyslog.output_path(),
-        &mut got,
         &[&a, &b],
         Duration::from_secs(30),
         Duration::from_secs(5),
@@ -978,10 +960,8 @@ fn unreadable_and_deleted_sources_are_reported_and_other_files_keep_flowing() {
     );
     fs::remove_file(&d.path).unwrap();
     a.write(100);
-    let mut got = ReceivedIds::default();
     let flowing = settle(
         &rsyslog.output_path(),
-        &mut got,
         &[&a, &d],
         Duration::from_secs(60),
         Duration::from_secs(10),
@@ -993,11 +973,9 @@ fn unreadable_and_deleted_sources_are_reported_and_other_files_keep_flowing() {
     // Readable again: shipped.
     fs::set_permissions(&b.path, fs::Permissions::from_mode(0o644)).unwrap();
     fs::set_permissions(rig.root.join("web-2"), fs::Permissions::from_mode(0o755)).unwrap();
-    let mut got = ReceivedIds::default();
     let files = [&a, &b, &c, &d];
     let tally = settle(
         &rsyslog.output_path(),
-        &mut got,
         &files,
         Duration::from_secs(30),
         Duration::from_secs(5),

@@ -63,16 +63,51 @@ enum Kind {
     NginxAccess,
 }
 
+/// One kind of GitLab log file as the preset sees it: its path in the pod
+/// directory, APP-NAME, MSGID, facility and line format.
+type Spec = (&'static str, &'static str, &'static str, u8, Kind);
+
+const API_JSON: Spec = (
+    "api_json.log",
+    "gitlab-rails",
+    "api_json",
+    16,
+    Kind::RailsJson,
+);
+const PRODUCTION_JSON: Spec = (
+    "production_json.log",
+    "gitlab-rails",
+    "production_json",
+    16,
+    Kind::Lograge,
+);
+const APPLICATION_JSON: Spec = (
+    "application_json.log",
+    "gitlab-rails",
+    "application_json",
+    16,
+    Kind::RailsJson,
+);
+const SIDEKIQ: Spec = (
+    "sidekiq/current",
+    "gitlab-sidekiq",
+    "sidekiq",
+    17,
+    Kind::SvlogdSidekiq,
+);
+const GITALY: Spec = ("gitaly/current", "gitaly", "gitaly", 19, Kind::SvlogdGitaly);
+const NGINX_ACCESS: Spec = (
+    "nginx/gitlab_access.log",
+    "nginx",
+    "gitlab_access",
+    21,
+    Kind::NginxAccess,
+);
+
 impl LogFile {
-    fn new(
-        root: &Path,
-        rel: &str,
-        hostname: &'static str,
-        app_name: &'static str,
-        msgid: &'static str,
-        facility: u8,
-        kind: Kind,
-    ) -> LogFile {
+    /// The file `spec` of pod `hostname` (its directory under `root`).
+    fn new(root: &Path, hostname: &'static str, spec: Spec) -> LogFile {
+        let (rel, app_name, msgid, facility, kind) = spec;
         LogFile {
             path: root.join(hostname).join(rel),
             hostname,
@@ -263,60 +298,12 @@ fn ships_a_gitlab_tree_exactly_once_through_rotations_and_a_restart() {
     write_config(&fx, rsyslog.port(), SERVER_NAME, &fx.pki.ca);
     let mut ledger = Ledger::default();
     let root = fx.root.clone();
-    let mut api = LogFile::new(
-        &root,
-        "api_json.log",
-        "web-0",
-        "gitlab-rails",
-        "api_json",
-        16,
-        Kind::RailsJson,
-    );
-    let mut prod = LogFile::new(
-        &root,
-        "production_json.log",
-        "web-0",
-        "gitlab-rails",
-        "production_json",
-        16,
-        Kind::Lograge,
-    );
-    let mut app = LogFile::new(
-        &root,
-        "application_json.log",
-        "web-0",
-        "gitlab-rails",
-        "application_json",
-        16,
-        Kind::RailsJson,
-    );
-    let mut sidekiq = LogFile::new(
-        &root,
-        "sidekiq/current",
-        "sidekiq-0",
-        "gitlab-sidekiq",
-        "sidekiq",
-        17,
-        Kind::SvlogdSidekiq,
-    );
-    let mut gitaly = LogFile::new(
-        &root,
-        "gitaly/current",
-        "gitaly-0",
-        "gitaly",
-        "gitaly",
-        19,
-        Kind::SvlogdGitaly,
-    );
-    let mut nginx = LogFile::new(
-        &root,
-        "nginx/gitlab_access.log",
-        "nginx-0",
-        "nginx",
-        "gitlab_access",
-        21,
-        Kind::NginxAccess,
-    );
+    let mut api = LogFile::new(&root, "web-0", API_JSON);
+    let mut prod = LogFile::new(&root, "web-0", PRODUCTION_JSON);
+    let mut app = LogFile::new(&root, "web-0", APPLICATION_JSON);
+    let mut sidekiq = LogFile::new(&root, "sidekiq-0", SIDEKIQ);
+    let mut gitaly = LogFile::new(&root, "gitaly-0", GITALY);
+    let mut nginx = LogFile::new(&root, "nginx-0", NGINX_ACCESS);
 
     // Phase 1: existing files, long and multi-byte lines, a line split across writes.
     for f in [
@@ -383,15 +370,7 @@ fn ships_a_gitlab_tree_exactly_once_through_rotations_and_a_restart() {
     app.write(&mut ledger, 20);
     fs::remove_file(&app.path).unwrap();
     // a new pod appears
-    let mut web1 = LogFile::new(
-        &root,
-        "api_json.log",
-        "web-1",
-        "gitlab-rails",
-        "api_json",
-        16,
-        Kind::RailsJson,
-    );
+    let mut web1 = LogFile::new(&root, "web-1", API_JSON);
     web1.write(&mut ledger, 15);
     let got = wait_all(&rsyslog, &ledger, &relay);
     assert_exactly_once(&ledger, &got);
@@ -446,33 +425,9 @@ fn finishes_files_rotated_while_the_relay_was_down() {
     write_config(&fx, rsyslog.port(), SERVER_NAME, &fx.pki.ca);
     let mut ledger = Ledger::default();
     let root = fx.root.clone();
-    let mut api = LogFile::new(
-        &root,
-        "api_json.log",
-        "web-0",
-        "gitlab-rails",
-        "api_json",
-        16,
-        Kind::RailsJson,
-    );
-    let mut prod = LogFile::new(
-        &root,
-        "production_json.log",
-        "web-0",
-        "gitlab-rails",
-        "production_json",
-        16,
-        Kind::Lograge,
-    );
-    let mut sidekiq = LogFile::new(
-        &root,
-        "sidekiq/current",
-        "sidekiq-0",
-        "gitlab-sidekiq",
-        "sidekiq",
-        17,
-        Kind::SvlogdSidekiq,
-    );
+    let mut api = LogFile::new(&root, "web-0", API_JSON);
+    let mut prod = LogFile::new(&root, "web-0", PRODUCTION_JSON);
+    let mut sidekiq = LogFile::new(&root, "sidekiq-0", SIDEKIQ);
     for f in [&mut api, &mut prod, &mut sidekiq] {
         f.write(&mut ledger, 20);
     }
@@ -534,15 +489,7 @@ fn two_shards_ship_every_line_exactly_once() {
         "web-0", "web-1", "web-2", "web-3", "web-4", "web-5", "web-6", "web-7",
     ];
     for pod in PODS {
-        let mut f = LogFile::new(
-            &fx.root,
-            "api_json.log",
-            pod,
-            "gitlab-rails",
-            "api_json",
-            16,
-            Kind::RailsJson,
-        );
+        let mut f = LogFile::new(&fx.root, pod, API_JSON);
         f.write(&mut ledger, 30);
     }
     let dir = fx.dir();
@@ -604,15 +551,7 @@ fn copytruncate_right_after_a_write_loses_nothing() {
     .unwrap();
     let mut ledger = Ledger::default();
     let root = fx.root.clone();
-    let mut prod = LogFile::new(
-        &root,
-        "production_json.log",
-        "web-0",
-        "gitlab-rails",
-        "production_json",
-        16,
-        Kind::Lograge,
-    );
+    let mut prod = LogFile::new(&root, "web-0", PRODUCTION_JSON);
     prod.write(&mut ledger, 10);
     let mut relay = fx.start_relay();
     wait_all(&rsyslog, &ledger, &relay);

@@ -1,9 +1,10 @@
 //! The Kubernetes manifests under `k8s/`, checked offline by
-//! `tests/it/k8s/check_manifests.py`: layout, rendering (kustomize or kubectl
-//! when installed, else the script's own renderer), the Kubernetes JSON
-//! schemas (PyPI's kubernetes-validate, strict), cross references, OpenShift
-//! restricted-v2, and every relay.toml through the real binary's
-//! `reaplog relay --check` with a throw-away PKI.
+//! `tests/it/k8s/check_manifests.py`: layout, rendering with `kubectl
+//! kustomize` (required: without kubectl on PATH the script stops with an
+//! error saying so, and the tests fail), the Kubernetes JSON schemas (PyPI's
+//! kubernetes-validate, strict), cross references, OpenShift restricted-v2,
+//! and every relay.toml through the real binary's `reaplog relay --check`
+//! with a throw-away PKI.
 //!
 //! Python: `REAPLOG_K8S_PYTHON`, else the interpreter of a
 //! `kubernetes-validate` found on PATH or in /opt/kubernetes-validate/bin,

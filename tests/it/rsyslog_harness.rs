@@ -117,6 +117,8 @@ fn assert_tls_input_receives(input: Input) {
     assert_eq!(got, expected(&samples), "{}", rsyslog.diagnostics());
 }
 
+/// The production input (imtcp, gtls, `x509/name`) records exactly the
+/// frames the permitted client sent.
 #[test]
 fn gtls_x509_name_input_receives_frames_from_the_permitted_client() {
     assert_tls_input_receives(Input::TlsX509Name {
@@ -124,6 +126,7 @@ fn gtls_x509_name_input_receives_frames_from_the_permitted_client() {
     });
 }
 
+/// The same over rsyslog's OpenSSL driver (`ossl`, `x509/name`).
 #[test]
 fn ossl_x509_name_input_receives_frames_from_the_permitted_client() {
     assert_tls_input_receives(Input::Tls {
@@ -134,6 +137,7 @@ fn ossl_x509_name_input_receives_frames_from_the_permitted_client() {
     });
 }
 
+/// gtls with `x509/certvalid` takes any client certificate from the CA.
 #[test]
 fn gtls_certvalid_input_receives_frames() {
     assert_tls_input_receives(Input::Tls {
@@ -142,6 +146,7 @@ fn gtls_certvalid_input_receives_frames() {
     });
 }
 
+/// Plain imtcp parses octet-counted frames into the same records.
 #[test]
 fn plain_tcp_input_receives_octet_counted_frames() {
     let rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
@@ -223,6 +228,8 @@ impl<S: Read + Write> RelpClient<S> {
     }
 }
 
+/// imrelp answers `open`, each `syslog` and `close` with 200 and records the
+/// messages.
 #[test]
 fn relp_input_acknowledges_and_receives_syslog_commands() {
     let rsyslog = Rsyslog::start(Options::new(Input::Relp { tls: false }));
@@ -243,16 +250,19 @@ fn assert_relp_tls_receives(opts: Options) {
     assert_eq!(got, expected(&samples), "{}", rsyslog.diagnostics());
 }
 
+/// The same RELP session inside mutual TLS (librelp over GnuTLS).
 #[test]
 fn relp_tls_input_acknowledges_and_receives_syslog_commands() {
     assert_relp_tls_receives(Options::new(Input::Relp { tls: true }));
 }
 
+/// The same RELP session inside mutual TLS with librelp over OpenSSL.
 #[test]
 fn relp_tls_over_openssl_acknowledges_and_receives_syslog_commands() {
     assert_relp_tls_receives(Options::new(Input::Relp { tls: true }).relp_tls_lib(TlsDriver::Ossl));
 }
 
+/// gtls with `anon` takes a client that presents no certificate.
 #[test]
 fn gtls_anon_input_receives_frames_from_a_client_without_certificate() {
     let (_dir, pki) = TestPki::temp();
@@ -366,6 +376,8 @@ fn ossl_name() -> Input {
     }
 }
 
+/// gtls refuses a client certificate from another CA, says so, and records
+/// none of its messages.
 #[test]
 fn gtls_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
     assert_rejects(
@@ -375,6 +387,8 @@ fn gtls_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
     );
 }
 
+/// gtls refuses a client certificate from the right CA whose name is not the
+/// permitted peer.
 #[test]
 fn gtls_rejects_a_client_whose_name_is_not_permitted() {
     assert_rejects(
@@ -384,6 +398,8 @@ fn gtls_rejects_a_client_whose_name_is_not_permitted() {
     );
 }
 
+/// ossl refuses a client certificate from another CA and records none of its
+/// messages.
 #[test]
 fn ossl_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
     assert_rejects(
@@ -400,7 +416,7 @@ fn ossl_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
 /// session's first read (about one run in three here), the name is never
 /// checked: the session stays open with no diagnostic and its messages are
 /// logged. gtls and librelp (both libraries) check the name every time.
-/// Run it with `cargo test --test rsyslog_harness -- --ignored`.
+/// Run it with `cargo test --test it rsyslog_harness:: -- --ignored`.
 #[test]
 #[ignore = "rsyslog 8.2302 ossl: PermittedPeer not enforced when the handshake ends after accept"]
 fn ossl_rejects_a_client_whose_name_is_not_permitted() {
@@ -411,6 +427,7 @@ fn ossl_rejects_a_client_whose_name_is_not_permitted() {
     );
 }
 
+/// RELP over TLS (GnuTLS) refuses a client certificate from another CA.
 #[test]
 fn relp_tls_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
     assert_rejects(
@@ -420,6 +437,8 @@ fn relp_tls_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
     );
 }
 
+/// RELP over TLS (GnuTLS) refuses a client whose name is not the permitted
+/// peer.
 #[test]
 fn relp_tls_rejects_a_client_whose_name_is_not_permitted() {
     assert_rejects(
@@ -429,6 +448,8 @@ fn relp_tls_rejects_a_client_whose_name_is_not_permitted() {
     );
 }
 
+/// A client trusting another CA fails the handshake (UnknownIssuer); with
+/// the right CA every name in the server certificate passes.
 #[test]
 fn client_trusting_another_ca_fails_the_handshake_with_rsyslog() {
     let (_dir, pki) = TestPki::temp();
@@ -452,6 +473,8 @@ fn send_plain(rsyslog: &Rsyslog, samples: &[Sample]) {
     sock.shutdown(Shutdown::Write).expect("shutdown");
 }
 
+/// `restart` brings up a new rsyslogd on the same port, and it receives
+/// again.
 #[test]
 fn restart_keeps_the_port_and_receives_again() {
     let mut rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
@@ -466,6 +489,8 @@ fn restart_keeps_the_port_and_receives_again() {
     assert_eq!(rsyslog.wait_for(2, WAIT), expected(&samples[..2]));
 }
 
+/// A paused (SIGSTOPed) rsyslogd records nothing until it is resumed, then
+/// what was sent.
 #[test]
 fn paused_rsyslog_delivers_nothing_until_resumed() {
     let mut rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
@@ -480,6 +505,7 @@ fn paused_rsyslog_delivers_nothing_until_resumed() {
     assert_eq!(rsyslog.wait_for(1, WAIT), expected(&samples()[..1]));
 }
 
+/// `stop` ends rsyslogd with exit 0 and nobody listens on its port any more.
 #[test]
 fn stop_ends_the_process_and_frees_the_port() {
     let mut rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
@@ -504,6 +530,7 @@ fn long_message(len: usize) -> Vec<Sample> {
     )]
 }
 
+/// rsyslog's default 8096-byte limit cuts a 9000-byte message.
 #[test]
 fn default_max_message_size_cuts_a_longer_message() {
     let rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
@@ -512,6 +539,7 @@ fn default_max_message_size_cuts_a_longer_message() {
     assert!(got[0].msg.len() < 9000, "cut at 8096 bytes of message");
 }
 
+/// A raised `maxMessageSize` keeps a 12000-byte message whole.
 #[test]
 fn raised_max_message_size_keeps_a_longer_message_whole() {
     let rsyslog = Rsyslog::start(Options::new(Input::PlainTcp).max_message_size(16 * 1024));
@@ -520,6 +548,8 @@ fn raised_max_message_size_keeps_a_longer_message_whole() {
     assert_eq!(rsyslog.wait_for(1, WAIT), expected(&long));
 }
 
+/// A TAB arrives as `#011` by default, and verbatim with escaping turned
+/// off.
 #[test]
 fn control_characters_are_escaped_unless_turned_off() {
     let tab = vec![sample(16, 6, "h", "a", "m", "-", "a\tb")];
@@ -531,6 +561,8 @@ fn control_characters_are_escaped_unless_turned_off() {
     assert_eq!(verbatim.wait_for(1, WAIT)[0].msg, "a\tb");
 }
 
+/// A fixed port that is taken makes `start` panic with the bind error from
+/// rsyslog's diagnostics.
 #[test]
 fn start_fails_loudly_when_its_fixed_port_is_taken() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -555,6 +587,8 @@ fn wires(samples: &[Sample]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The TLS sink keeps each frame of a mutual-TLS client and counts its clean
+/// close.
 #[test]
 fn tls_sink_collects_frames_from_a_mutual_tls_client() {
     let (_dir, pki) = TestPki::temp();
@@ -570,6 +604,8 @@ fn tls_sink_collects_frames_from_a_mutual_tls_client() {
     assert!(sink.errors().is_empty(), "{:?}", sink.errors());
 }
 
+/// The TLS sink aborts the handshake of a client certificate from another CA
+/// and keeps nothing.
 #[test]
 fn tls_sink_rejects_a_client_cert_from_another_ca() {
     let (_dir, pki) = TestPki::temp();
@@ -592,6 +628,8 @@ fn tls_sink_rejects_a_client_cert_from_another_ca() {
     assert!(sink.frames().is_empty());
 }
 
+/// Without client authentication the TLS sink takes a client with no
+/// certificate.
 #[test]
 fn tls_sink_without_client_auth_accepts_an_anonymous_client() {
     let (_dir, pki) = TestPki::temp();
@@ -605,6 +643,7 @@ fn tls_sink_without_client_auth_accepts_an_anonymous_client() {
     assert_eq!(sink.wait_for_frames(samples.len(), WAIT), wires(&samples));
 }
 
+/// In discard mode the TLS sink counts every byte and keeps no frame.
 #[test]
 fn tls_sink_in_discard_mode_counts_bytes_only() {
     let (_dir, pki) = TestPki::temp();
@@ -620,6 +659,8 @@ fn tls_sink_in_discard_mode_counts_bytes_only() {
     assert!(sink.frames().is_empty());
 }
 
+/// `take_frames` takes whole frames, leaves a partial one for later, and
+/// rejects bad MSG-LENs.
 #[test]
 fn take_frames_keeps_partial_frames_for_later_and_rejects_bad_lengths() {
     let mut out = Vec::new();
@@ -646,6 +687,7 @@ fn take_frames_keeps_partial_frames_for_later_and_rejects_bad_lengths() {
     }
 }
 
+/// RELP over TLS (OpenSSL) refuses a client certificate from another CA.
 #[test]
 fn relp_tls_over_openssl_rejects_a_client_cert_from_another_ca() {
     let opts = Options::new(Input::Relp { tls: true }).relp_tls_lib(TlsDriver::Ossl);
@@ -656,12 +698,15 @@ fn relp_tls_over_openssl_rejects_a_client_cert_from_another_ca() {
     );
 }
 
+/// RELP over TLS (OpenSSL) refuses a client whose name is not the permitted
+/// peer.
 #[test]
 fn relp_tls_over_openssl_rejects_a_client_whose_name_is_not_permitted() {
     let opts = Options::new(Input::Relp { tls: true }).relp_tls_lib(TlsDriver::Ossl);
     assert_rejects(opts, intruder_client, &["no permited name found"]);
 }
 
+/// Dropping an `Rsyslog` ends and reaps its rsyslogd.
 #[test]
 fn dropping_the_harness_ends_rsyslogd() {
     let rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
@@ -672,6 +717,8 @@ fn dropping_the_harness_ends_rsyslogd() {
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
 }
 
+/// An rsyslogd killed behind the harness's back is reaped and reported, not
+/// signalled again.
 #[test]
 fn a_crashed_rsyslogd_is_reported_not_signalled() {
     let mut rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
@@ -683,6 +730,8 @@ fn a_crashed_rsyslogd_is_reported_not_signalled() {
     assert!(!status.success());
 }
 
+/// A TLS sink presenting a certificate from another CA is refused by a
+/// client trusting ours.
 #[test]
 fn tls_sink_from_another_ca_is_refused_by_a_client_trusting_ours() {
     let (_dir, pki) = TestPki::temp();
@@ -695,6 +744,8 @@ fn tls_sink_from_another_ca_is_refused_by_a_client_trusting_ours() {
     sink.wait_for_errors(1, WAIT);
 }
 
+/// A TLS sink whose certificate carries only another name is refused under
+/// our names, accepted under its own.
 #[test]
 fn tls_sink_with_the_wrong_name_is_refused_by_a_client_checking_names() {
     let (_dir, pki) = TestPki::temp();
@@ -713,6 +764,8 @@ fn tls_sink_with_the_wrong_name_is_refused_by_a_client_checking_names() {
     tls::connect(sink.addr(), config, ELSEWHERE_NAME).expect("its own name passes");
 }
 
+/// `wait_quiet` returns the messages once nothing more arrived for the quiet
+/// period.
 #[test]
 fn wait_quiet_returns_once_nothing_more_arrives() {
     let rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
@@ -722,6 +775,7 @@ fn wait_quiet_returns_once_nothing_more_arrives() {
     assert_eq!(rsyslog.wait_quiet(3, quiet, WAIT), expected(&samples));
 }
 
+/// TIMESTAMPs come back as sent: fraction digits and UTC offset kept.
 #[test]
 fn timestamps_come_back_as_sent_with_their_precision_and_offset() {
     let rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));

@@ -554,6 +554,8 @@ fn model_check_catches_a_sink_that_drops_a_line() {
     assert!(err.contains("expected"), "{err}");
 }
 
+/// One fixed scenario through every rotation kind, idle partial lines and
+/// two restarts, at several read chunk sizes and sink stop rates.
 #[test]
 fn every_rotation_kind_in_one_scenario() {
     let ops = [

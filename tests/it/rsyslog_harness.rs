@@ -129,12 +129,7 @@ fn gtls_x509_name_input_receives_frames_from_the_permitted_client() {
 /// The same over rsyslog's OpenSSL driver (`ossl`, `x509/name`).
 #[test]
 fn ossl_x509_name_input_receives_frames_from_the_permitted_client() {
-    assert_tls_input_receives(Input::Tls {
-        driver: TlsDriver::Ossl,
-        auth: TlsAuth::Name {
-            permitted_peer: CLIENT_NAME.into(),
-        },
-    });
+    assert_tls_input_receives(ossl_name());
 }
 
 /// gtls with `x509/certvalid` takes any client certificate from the CA.
@@ -367,6 +362,7 @@ fn intruder_client(pki: &TestPki) -> (&std::path::Path, &std::path::Path) {
     (&pki.intruder_cert, &pki.intruder_key)
 }
 
+/// imtcp over `ossl` with `x509/name` permitting [`CLIENT_NAME`].
 fn ossl_name() -> Input {
     Input::Tls {
         driver: TlsDriver::Ossl,

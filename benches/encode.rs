@@ -8,10 +8,9 @@ use std::path::Path;
 
 use divan::counter::BytesCount;
 use divan::{black_box, Bencher};
-use reaplog::relay::encode::classify::{gitlab_rule, FileRule};
-use reaplog::relay::encode::rfc5424::{Encoder, HeaderFields};
-use reaplog::relay::encode::syslog::Severity;
-use reaplog::relay::encode::time::{parse_rfc3339, Timestamp};
+use reaplog::relay::testing::{
+    gitlab_rule, parse_rfc3339, Encoder, HeaderFields, LineCodec, Severity, Stamp, Timestamp,
+};
 
 fn main() {
     divan::main();
@@ -62,8 +61,8 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 struct Prepared {
-    rule: FileRule,
-    fields: HeaderFields,
+    /// The file's rule and header fields, as the reader stamps its lines.
+    stamp: Stamp,
     line: Vec<u8>,
 }
 
@@ -71,15 +70,9 @@ fn prepared() -> Vec<Prepared> {
     corpus()
         .into_iter()
         .filter_map(|(rel, line)| {
-            let rule = gitlab_rule(Path::new(rel))?;
-            let fields = HeaderFields::new(
-                "gitlab-webservice-default-5d8f7b7c9d-x2x4q",
-                &rule.app_name,
-                "",
-                &rule.msgid,
-                &[],
-            );
-            Some(Prepared { rule, fields, line })
+            let rule = std::sync::Arc::new(gitlab_rule(Path::new(rel))?);
+            let stamp = Stamp::new(rule, "gitlab-webservice-default-5d8f7b7c9d-x2x4q");
+            Some(Prepared { stamp, line })
         })
         .collect()
 }
@@ -103,7 +96,7 @@ fn classify(bencher: Bencher, kind: &str) {
     let p = one(kind);
     bencher
         .counter(BytesCount::of_slice(&p.line))
-        .bench_local(|| black_box(p.rule.classify(black_box(&p.line))));
+        .bench_local(|| black_box(p.stamp.rule.classify(black_box(&p.line))));
 }
 
 #[divan::bench(args = KINDS)]
@@ -118,10 +111,10 @@ fn encode_frame(bencher: Bencher, kind: &str) {
             out.clear();
             enc.encode_frame(
                 &mut out,
-                p.rule.facility,
+                p.stamp.rule.facility,
                 Severity::Informational,
                 &ts,
-                &p.fields,
+                &p.stamp.fields,
                 black_box(&p.line),
                 false,
             );
@@ -129,29 +122,20 @@ fn encode_frame(bencher: Bencher, kind: &str) {
         });
 }
 
-/// Classify and encode the whole corpus into one reused batch buffer, the
-/// shape of the relay's hot loop.
+/// Classify and encode the whole corpus into one reused batch buffer
+/// through the relay's one line → frame entry point, the shape of the
+/// relay's hot loop.
 #[divan::bench]
 fn classify_and_encode_batch(bencher: Bencher) {
     let corpus = prepared();
-    let enc = Encoder::default();
+    let codec = LineCodec::new(8096, false);
     let read_time = Timestamp::now();
     let total: usize = corpus.iter().map(|p| p.line.len()).sum();
     let mut out = Vec::with_capacity(64 * 1024);
     bencher.counter(BytesCount::new(total)).bench_local(|| {
         out.clear();
         for p in &corpus {
-            let c = p.rule.classify(&p.line);
-            let ts = c.timestamp.unwrap_or(read_time);
-            enc.encode_frame(
-                &mut out,
-                p.rule.facility,
-                c.severity,
-                &ts,
-                &p.fields,
-                c.message,
-                false,
-            );
+            codec.encode_line(&p.stamp, &read_time, &p.line, false, &mut out);
         }
         black_box(&out);
     });

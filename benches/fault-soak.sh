@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The long fault tests of issue 4: the tests of tests/relay_faults.rs with the
+# The long fault tests of issue 4: the tests of tests/it/relay_faults.rs with the
 # issue's full counts, the ignored ones (known gaps and bugs) included, one at
 # a time. Figures (sent / lost / duplicates, VmRSS) are the lines the tests
 # print; the whole output goes to $LOG.
 #
 #   benches/fault-soak.sh                       # everything, full counts
-#   benches/fault-soak.sh relay_killed          # one test (a cargo test filter)
+#   benches/fault-soak.sh relay_killed          # one test (a cargo test filter; default relay_faults::)
 #   REAPLOG_FAULT_SEED=123 benches/fault-soak.sh relay_killed   # replay a schedule
 #
 # Every count can be overridden from the environment. Takes ~10 minutes on 2
@@ -28,7 +28,9 @@ echo "fault soak: rounds=$REAPLOG_FAULT_ROUNDS lines=$REAPLOG_FAULT_LINES restar
      "stall=${REAPLOG_FAULT_STALL_SECS}s backlog=${REAPLOG_FAULT_BACKLOG_MB}MB" \
      "blackhole=${REAPLOG_FAULT_BLACKHOLE_SECS}s net_rounds=$REAPLOG_FAULT_NET_ROUNDS; log: $LOG"
 status=0
-cargo test --test relay_faults -- --include-ignored --test-threads 1 --nocapture "$@" >"$LOG" 2>&1 || status=$?
+# All integration tests are one binary (tests/it): the filter picks the fault
+# tests, or what the caller names.
+cargo test --test it -- --include-ignored --test-threads 1 --nocapture "${@:-relay_faults::}" >"$LOG" 2>&1 || status=$?
 grep -E '^(kill9|restart-[a-z]+|stall|network-[a-z]+|state-[a-z]+|sources): |^test .* (ok|FAILED|ignored)$|^test result' "$LOG" \
     | grep -vE ': (kill [0-9]+/|restart [0-9]+/|round [0-9]+: reset)' || true
 exit "$status"

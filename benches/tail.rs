@@ -13,11 +13,10 @@ use std::time::Instant;
 
 use divan::counter::{BytesCount, ItemsCount};
 use divan::{black_box, Bencher};
-use reaplog::relay::encode::classify::{plain_rule, LineFormat};
-use reaplog::relay::encode::rfc5424::{Encoder, HeaderFields};
-use reaplog::relay::encode::syslog::{Facility, Severity};
-use reaplog::relay::encode::time::Timestamp;
-use reaplog::relay::input::tail::{Flow, ReadOutcome, TailOptions, Tailer};
+use reaplog::relay::testing::{
+    plain_rule, Facility, Flow, LineCodec, LineFormat, ReadOutcome, Severity, Stamp, TailOptions,
+    Tailer, Timestamp,
+};
 
 fn main() {
     divan::main();
@@ -132,8 +131,9 @@ fn split_lines(bencher: Bencher, shape: &str) {
         });
 }
 
-/// The reader thread's per-line work: tail, classify (JSON severity and
-/// time), encode an RFC 5425 frame into a 128 KiB batch that is reused.
+/// The reader thread's per-line work: tail, then the relay's one line →
+/// frame entry point (classify JSON severity and time, encode an RFC 5425
+/// frame) into a 128 KiB batch that is reused.
 #[divan::bench(args = SHAPES)]
 fn tail_classify_encode(bencher: Bencher, shape: &str) {
     let f = file_for(shape);
@@ -144,8 +144,8 @@ fn tail_classify_encode(bencher: Bencher, shape: &str) {
         Severity::Informational,
         LineFormat::Json,
     );
-    let fields = HeaderFields::new("bench-host", &rule.app_name, "", &rule.msgid, &[]);
-    let encoder = Encoder::default();
+    let stamp = Stamp::new(std::sync::Arc::new(rule), "bench-host");
+    let codec = LineCodec::new(8096, false);
     let read_time = Timestamp::now();
     let mut batch = Vec::with_capacity(128 * 1024 + 8 * 1024);
     bencher
@@ -153,17 +153,7 @@ fn tail_classify_encode(bencher: Bencher, shape: &str) {
         .counter(ItemsCount::new(f.lines))
         .bench_local(|| {
             read_all(&f.path, &mut |line, cut| {
-                let c = rule.classify(line);
-                let ts = c.timestamp.unwrap_or(read_time);
-                encoder.encode_frame(
-                    &mut batch,
-                    rule.facility,
-                    c.severity,
-                    &ts,
-                    &fields,
-                    c.message,
-                    cut,
-                );
+                codec.encode_line(&stamp, &read_time, line, cut, &mut batch);
                 if batch.len() >= 128 * 1024 {
                     black_box(&batch);
                     batch.clear();

@@ -35,7 +35,7 @@ fn dispatch(argv0: &OsString, mut rest: Vec<OsString>) -> i32 {
     let sub = rest.remove(0);
     match sub.to_str() {
         Some("init") => reaplog::init::main(rest),
-        Some("relay") => reaplog::relay::cli::main(rest),
+        Some("relay") => reaplog::relay::main(rest),
         Some("install") => match rest.as_slice() {
             [flag] if flag == "--help" || flag == "-h" => {
                 println!("usage: reaplog install DEST   (copies this binary to DEST, mode 0555)");

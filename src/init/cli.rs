@@ -11,7 +11,7 @@ use super::signals;
 
 /// Everything `reaplog init` was asked to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Config {
+pub(super) struct Config {
     /// CMD and its arguments; never empty.
     pub command: Vec<OsString>,
     /// `-s`: register as a subreaper (automatic anyway when not PID 1).
@@ -39,7 +39,7 @@ pub struct Config {
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant, reason = "built once per process")]
-pub enum Parsed {
+pub(super) enum Parsed {
     /// Run CMD.
     Run(Config),
     /// Print usage.
@@ -51,9 +51,9 @@ pub enum Parsed {
 }
 
 /// Default `--grace`.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+pub(super) const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
-pub const USAGE: &str = "\
+pub(super) const USAGE: &str = "\
 usage: reaplog init [OPTIONS] [--] CMD [ARGS...]
        (also as `tini [OPTIONS] [--] CMD [ARGS...]`)
 
@@ -82,7 +82,7 @@ TINI_KILL_PROCESS_GROUP (-g), REAPLOG_VERBOSITY / TINI_VERBOSITY (level 0-3).
 
 /// Parses `args` (after `init`, or after argv[0] as `tini`); `env` looks up
 /// environment variables (injected for tests).
-pub fn parse(
+pub(super) fn parse(
     args: Vec<OsString>,
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<Parsed, String> {
@@ -247,26 +247,14 @@ fn rewrite(text: &str) -> Result<(c_int, c_int), String> {
     Ok((signal(src, false)?, signal(dst, true)?))
 }
 
-/// `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {text:?} (use e.g. 500ms, 10s, 2m)");
-    let split = text
-        .find(|ch: char| !ch.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| bad())?;
-    let ms = match unit {
-        "ms" => n,
-        "" | "s" => n.saturating_mul(1000),
-        "m" => n.saturating_mul(60_000),
-        "h" => n.saturating_mul(3_600_000),
-        _ => return Err(bad()),
-    };
-    Ok(Duration::from_millis(ms))
+/// A duration in reaplog's one grammar (`src/duration.rs`): `500ms`,
+/// `10s`, `1.5m`, `2h`, or a bare number of seconds.
+pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
+    crate::duration::parse(text)
 }
 
 /// The command as one printable string, for messages.
-pub fn display_command(command: &[OsString]) -> String {
+pub(super) fn display_command(command: &[OsString]) -> String {
     let first = command.first().map(OsString::as_os_str);
     first
         .unwrap_or(OsStr::new(""))

@@ -2,7 +2,7 @@
 
 /// How a child ended, decoded from a wait status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChildStatus {
+pub(super) enum ChildStatus {
     /// `exit(code)`, 0..=255.
     Exited(i32),
     /// Killed by this signal.
@@ -11,7 +11,7 @@ pub enum ChildStatus {
 
 impl ChildStatus {
     /// Decodes a `waitpid` status; `None` for stop/continue reports.
-    pub fn from_wait_status(status: libc::c_int) -> Option<Self> {
+    pub(super) fn from_wait_status(status: libc::c_int) -> Option<Self> {
         if libc::WIFEXITED(status) {
             Some(ChildStatus::Exited(libc::WEXITSTATUS(status)))
         } else if libc::WIFSIGNALED(status) {
@@ -23,16 +23,16 @@ impl ChildStatus {
 }
 
 /// Exit code when CMD does not exist (as shells do).
-pub const NOT_FOUND: i32 = 127;
+pub(super) const NOT_FOUND: i32 = 127;
 /// Exit code when CMD exists but cannot be executed (as shells do).
-pub const NOT_EXECUTABLE: i32 = 126;
+pub(super) const NOT_EXECUTABLE: i32 = 126;
 /// Exit code for a usage error or a failure before the child is started.
-pub const USAGE: i32 = 2;
+pub(super) const USAGE: i32 = 2;
 
 /// The child's exit code, or 128+N when signal N killed it (what a shell
 /// reports). Then, as tini does, a code listed with `-e` becomes 0 — so
 /// `-e 143` makes "stopped by SIGTERM" a success.
-pub fn exit_code(status: ChildStatus, expected: &[bool; 256]) -> i32 {
+pub(super) fn exit_code(status: ChildStatus, expected: &[bool; 256]) -> i32 {
     let code = match status {
         ChildStatus::Exited(code) => code & 0xff,
         ChildStatus::Signaled(sig) => (128 + sig) & 0xff,

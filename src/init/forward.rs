@@ -12,7 +12,7 @@ use super::sys;
 
 /// What to do with one received signal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Route {
+pub(super) enum Route {
     /// Send this signal (possibly rewritten) to the child.
     Forward(c_int),
     /// Do not forward.
@@ -21,7 +21,7 @@ pub enum Route {
 
 /// Why a signal is not forwarded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DropReason {
+pub(super) enum DropReason {
     /// The kernel raised a fault signal (si_code > 0): it concerns init's own
     /// execution, not something the child should be told about.
     KernelFault,
@@ -45,7 +45,7 @@ const FAULTS: [c_int; 7] = [
 
 /// Decides where `sig` goes. `own_pid` is init's pid (to spot self-raised
 /// signals); `rewrites` are `(src, dst)` pairs, first match wins.
-pub fn route(sig: Received, own_pid: libc::pid_t, rewrites: &[(c_int, c_int)]) -> Route {
+pub(super) fn route(sig: Received, own_pid: libc::pid_t, rewrites: &[(c_int, c_int)]) -> Route {
     if FAULTS.contains(&sig.signo) && sig.code > 0 {
         return Route::Drop(DropReason::KernelFault);
     }
@@ -63,7 +63,7 @@ pub fn route(sig: Received, own_pid: libc::pid_t, rewrites: &[(c_int, c_int)]) -
 }
 
 /// Sends forwarded signals to the main child, or its process group (`-g`).
-pub struct Forwarder {
+pub(super) struct Forwarder {
     /// Pid of the main child; with `group`, also its process group id (the
     /// child is always started in its own group).
     child: libc::pid_t,
@@ -77,7 +77,7 @@ pub struct Forwarder {
 
 impl Forwarder {
     /// A forwarder for the child `child`.
-    pub fn new(child: libc::pid_t, group: bool, rewrites: Vec<(c_int, c_int)>) -> Self {
+    pub(super) fn new(child: libc::pid_t, group: bool, rewrites: Vec<(c_int, c_int)>) -> Self {
         let own_pid = sys::getpid();
         Forwarder {
             child,
@@ -88,7 +88,7 @@ impl Forwarder {
     }
 
     /// Routes and sends one signal; errors are logged, never fatal.
-    pub fn handle(&self, sig: Received) {
+    pub(super) fn handle(&self, sig: Received) {
         match route(sig, self.own_pid, &self.rewrites) {
             Route::Forward(dst) => self.send(dst),
             Route::Drop(reason) => log::info!(

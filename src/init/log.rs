@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 /// How much is printed; messages above the current level are skipped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
+pub(super) enum Level {
     Error = 0,
     Warn = 1,
     Info = 2,
@@ -22,24 +22,24 @@ pub enum Level {
 static VERBOSITY: AtomicU8 = AtomicU8::new(Level::Warn as u8);
 
 /// Sets the verbosity (0..=3; larger values mean debug).
-pub fn set_verbosity(v: u8) {
+pub(super) fn set_verbosity(v: u8) {
     VERBOSITY.store(v, Ordering::Relaxed);
 }
 
 /// Whether a message at `level` would be printed.
-pub fn enabled(level: Level) -> bool {
+pub(super) fn enabled(level: Level) -> bool {
     level as u8 <= VERBOSITY.load(Ordering::Relaxed)
 }
 
 /// Prints one message line if `level` is enabled.
-pub fn emit(level: Level, args: fmt::Arguments<'_>) {
+pub(super) fn emit(level: Level, args: fmt::Arguments<'_>) {
     if enabled(level) {
         write_line(args);
     }
 }
 
 /// Prints one line unconditionally (reports the operator asked for).
-pub fn write_line(args: fmt::Arguments<'_>) {
+pub(super) fn write_line(args: fmt::Arguments<'_>) {
     let mut line = Line::default();
     // Formatting into a fixed buffer cannot fail; overflow is truncated.
     let _ = write!(line, "reaplog init: {args}");

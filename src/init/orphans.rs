@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use super::log;
 
 /// Distinct command names remembered per period.
-pub const MAX_NAMES: usize = 16;
+pub(super) const MAX_NAMES: usize = 16;
 
 /// A command name as the kernel keeps it (`TASK_COMM_LEN` = 16, with NUL).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Comm {
+pub(super) struct Comm {
     bytes: [u8; 16],
     len: u8,
 }
@@ -24,7 +24,7 @@ pub struct Comm {
 impl Comm {
     /// Builds a name from raw `comm` bytes (trailing newline removed,
     /// truncated to 15 bytes as the kernel does).
-    pub fn new(raw: &[u8]) -> Self {
+    pub(super) fn new(raw: &[u8]) -> Self {
         let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
         let len = raw.len().min(15);
         let mut bytes = [0; 16];
@@ -36,7 +36,7 @@ impl Comm {
     }
 
     /// Reads `/proc/PID/comm`; `None` when the process is already gone.
-    pub fn of(pid: libc::pid_t) -> Option<Self> {
+    pub(super) fn of(pid: libc::pid_t) -> Option<Self> {
         let mut path = PathBuf32::default();
         write!(path, "/proc/{pid}/comm").ok()?;
         let mut file = std::fs::File::open(path.as_str()).ok()?;
@@ -77,7 +77,7 @@ impl Write for PathBuf32 {
 }
 
 /// Reaped orphans of the current period, by name.
-pub struct Tally {
+pub(super) struct Tally {
     /// Report period; `None` when `--report-orphans` is off (names are then
     /// only needed for `-w`).
     period: Option<Duration>,
@@ -93,7 +93,7 @@ pub struct Tally {
 
 impl Tally {
     /// A tally reporting every `period` (or never).
-    pub fn new(period: Option<Duration>) -> Self {
+    pub(super) fn new(period: Option<Duration>) -> Self {
         Tally {
             period,
             since: Instant::now(),
@@ -104,12 +104,12 @@ impl Tally {
     }
 
     /// Whether names must be read before reaping.
-    pub fn wants_names(&self) -> bool {
+    pub(super) fn wants_names(&self) -> bool {
         self.period.is_some()
     }
 
     /// Counts one reaped orphan.
-    pub fn record(&mut self, name: Option<Comm>) {
+    pub(super) fn record(&mut self, name: Option<Comm>) {
         if self.period.is_none() {
             return;
         }
@@ -128,13 +128,13 @@ impl Tally {
     }
 
     /// Time left until the next report is due (`None`: no reports).
-    pub fn next_due(&self, now: Instant) -> Option<Duration> {
+    pub(super) fn next_due(&self, now: Instant) -> Option<Duration> {
         let period = self.period?;
         Some((self.since + period).saturating_duration_since(now))
     }
 
     /// Prints the report if the period is over, and starts a new period.
-    pub fn report_if_due(&mut self, now: Instant) {
+    pub(super) fn report_if_due(&mut self, now: Instant) {
         if self.next_due(now) == Some(Duration::ZERO) {
             self.report(now);
         }
@@ -142,7 +142,7 @@ impl Tally {
 
     /// Prints the line for the current period (if anything was reaped) and
     /// starts a new one.
-    pub fn report(&mut self, now: Instant) {
+    pub(super) fn report(&mut self, now: Instant) {
         if self.total > 0 {
             let secs = now.saturating_duration_since(self.since).as_secs();
             log::write_line(format_args!(

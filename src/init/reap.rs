@@ -15,7 +15,7 @@ use super::sys;
 
 /// What a drain saw when it stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Drained {
+pub(super) enum Drained {
     /// Children remain, none of them has exited yet.
     ChildrenLeft,
     /// We have no children at all (ECHILD): every descendant is gone.
@@ -23,7 +23,7 @@ pub enum Drained {
 }
 
 /// Reaps children and remembers how the main child ended.
-pub struct Reaper {
+pub(super) struct Reaper {
     /// Pid of the main child (CMD).
     main: libc::pid_t,
     /// Its end, once reaped.
@@ -34,7 +34,7 @@ pub struct Reaper {
 
 impl Reaper {
     /// A reaper for the main child `main`.
-    pub fn new(main: libc::pid_t, warn: bool) -> Self {
+    pub(super) fn new(main: libc::pid_t, warn: bool) -> Self {
         Reaper {
             main,
             main_status: None,
@@ -43,12 +43,12 @@ impl Reaper {
     }
 
     /// How the main child ended, once it has been reaped.
-    pub fn main_status(&self) -> Option<ChildStatus> {
+    pub(super) fn main_status(&self) -> Option<ChildStatus> {
         self.main_status
     }
 
     /// Reaps until nothing more can be reaped right now.
-    pub fn drain(&mut self, tally: &mut Tally) -> Drained {
+    pub(super) fn drain(&mut self, tally: &mut Tally) -> Drained {
         let names = self.warn || tally.wants_names();
         loop {
             match reap_one(names) {

@@ -18,7 +18,7 @@ use super::sys::{self, read_only_segments};
 
 /// Drops the resident pages of init's own read-only segments. Failure only
 /// costs memory, so it is logged at debug level.
-pub fn shed_startup_pages() {
+pub(super) fn shed_startup_pages() {
     // Dropped only after the iteration: reading the program headers during
     // it would fault the first segment right back in.
     let segments = read_only_segments();

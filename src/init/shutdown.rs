@@ -23,7 +23,7 @@ use super::sys;
 const KILL_WAIT: Duration = Duration::from_secs(5);
 
 /// Terminates what is left and reaps it; `pid1` selects how to find it.
-pub fn kill_remaining(
+pub(super) fn kill_remaining(
     blocked: &Blocked,
     reaper: &mut Reaper,
     tally: &mut Tally,

@@ -14,11 +14,11 @@ use libc::c_int;
 
 use super::sys;
 
-pub use super::sys::MAX_SIGNAL;
+pub(super) use super::sys::MAX_SIGNAL;
 
 /// A signal taken off the queue, with what the kernel says about its origin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Received {
+pub(super) struct Received {
     /// Signal number.
     pub signo: c_int,
     /// `si_code`: <= 0 when a process sent it (SI_USER, SI_QUEUE, SI_TKILL),
@@ -29,14 +29,14 @@ pub struct Received {
 }
 
 /// Every signal, blocked for the life of init; owns the set `wait` uses.
-pub struct Blocked {
+pub(super) struct Blocked {
     set: sys::SigSet,
 }
 
 impl Blocked {
     /// Blocks all signals (the kernel silently keeps SIGKILL and SIGSTOP
     /// out of the mask) and makes sure SIGCHLD is not ignored.
-    pub fn all() -> io::Result<Self> {
+    pub(super) fn all() -> io::Result<Self> {
         // An ignored SIGCHLD (inherited from whoever started us) makes the
         // kernel reap our children itself: we would lose the child's status.
         sys::set_default(libc::SIGCHLD)?;
@@ -47,7 +47,7 @@ impl Blocked {
 
     /// Waits for the next signal, at most `timeout` (forever when `None`).
     /// `Ok(None)` means the time ran out or the wait was interrupted.
-    pub fn wait(&self, timeout: Option<Duration>) -> io::Result<Option<Received>> {
+    pub(super) fn wait(&self, timeout: Option<Duration>) -> io::Result<Option<Received>> {
         match sys::sigtimedwait(&self.set, timeout) {
             Ok((signo, code, pid)) => Ok(Some(Received { signo, code, pid })),
             Err(err) => match err.raw_os_error() {
@@ -98,7 +98,7 @@ const NAMES: [(&str, c_int); 31] = [
 
 /// Parses `15`, `TERM`, `SIGTERM`, `term`, `RTMIN+2`; `None` when unknown.
 /// `0` is accepted only when `allow_zero` (a rewrite target meaning "drop").
-pub fn parse(text: &str, allow_zero: bool) -> Option<c_int> {
+pub(super) fn parse(text: &str, allow_zero: bool) -> Option<c_int> {
     if let Ok(n) = text.parse::<c_int>() {
         let ok = (1..=MAX_SIGNAL).contains(&n) || (allow_zero && n == 0);
         return ok.then_some(n);
@@ -134,7 +134,7 @@ fn parse_realtime(bare: &str) -> Option<c_int> {
 }
 
 /// The short name of a signal for messages (`TERM`), or `RT` for real-time.
-pub fn name(sig: c_int) -> &'static str {
+pub(super) fn name(sig: c_int) -> &'static str {
     NAMES
         .iter()
         .find(|(_, n)| *n == sig)

@@ -16,7 +16,7 @@ use super::exit_code;
 use super::sys;
 
 /// Starts `command` (PATH is searched as by execvp); returns its pid.
-pub fn spawn(command: &[OsString], take_terminal: bool) -> io::Result<libc::pid_t> {
+pub(super) fn spawn(command: &[OsString], take_terminal: bool) -> io::Result<libc::pid_t> {
     let (program, args) = command
         .split_first()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no command"))?;
@@ -29,7 +29,7 @@ pub fn spawn(command: &[OsString], take_terminal: bool) -> io::Result<libc::pid_
 
 /// The exit code for a command that could not be started: 127 when it does
 /// not exist, 126 when it exists but cannot be executed (as a shell does).
-pub fn exit_code_for(err: &io::Error) -> i32 {
+pub(super) fn exit_code_for(err: &io::Error) -> i32 {
     match err.raw_os_error() {
         Some(libc::ENOENT) | Some(libc::ENOTDIR) => exit_code::NOT_FOUND,
         _ => exit_code::NOT_EXECUTABLE,

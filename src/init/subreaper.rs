@@ -11,7 +11,7 @@ use super::sys;
 
 /// Where orphans go, as configured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
+pub(super) enum Role {
     /// PID 1 of a PID namespace.
     Pid1,
     /// A registered child subreaper.
@@ -22,7 +22,7 @@ pub enum Role {
 
 /// Becomes a subreaper when not PID 1 (always: `-s` only makes the choice
 /// explicit) and reports which role init has.
-pub fn configure(explicit: bool) -> Role {
+pub(super) fn configure(explicit: bool) -> Role {
     if sys::getpid() == 1 {
         if explicit {
             log::debug!("PID 1 already receives every orphan: -s not needed");
@@ -47,7 +47,7 @@ pub fn configure(explicit: bool) -> Role {
 
 /// Asks the kernel to send `sig` to init when its parent dies (`-p`); the
 /// signal then goes through the normal forwarding path.
-pub fn set_parent_death_signal(sig: c_int) {
+pub(super) fn set_parent_death_signal(sig: c_int) {
     if let Err(e) = sys::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong) {
         log::warning!(
             "cannot set parent-death signal SIG{}: {e}",

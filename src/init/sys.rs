@@ -17,16 +17,16 @@ use std::time::Duration;
 use libc::{c_int, pid_t};
 
 /// The highest signal number on Linux (`_NSIG - 1`).
-pub const MAX_SIGNAL: c_int = 64;
+pub(super) const MAX_SIGNAL: c_int = 64;
 
 /// Our own pid.
-pub fn getpid() -> pid_t {
+pub(super) fn getpid() -> pid_t {
     // SAFETY: getpid cannot fail.
     unsafe { libc::getpid() }
 }
 
 /// `kill(pid, sig)`.
-pub fn kill(pid: pid_t, sig: c_int) -> io::Result<()> {
+pub(super) fn kill(pid: pid_t, sig: c_int) -> io::Result<()> {
     // SAFETY: kill has no memory-safety preconditions.
     if unsafe { libc::kill(pid, sig) } == 0 {
         Ok(())
@@ -38,13 +38,13 @@ pub fn kill(pid: pid_t, sig: c_int) -> io::Result<()> {
 /// Writes `bytes` to fd 2 with one `write`. The result is ignored on
 /// purpose: if stderr is gone there is nowhere left to report it, and init
 /// must go on reaping. Async-signal-safe.
-pub fn write_stderr(bytes: &[u8]) {
+pub(super) fn write_stderr(bytes: &[u8]) {
     // SAFETY: the pointer and length describe a live, initialised slice.
     unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
 }
 
 /// `prctl(option, arg, 0, 0, 0)` for the options that take one integer.
-pub fn prctl(option: c_int, arg: libc::c_ulong) -> io::Result<()> {
+pub(super) fn prctl(option: c_int, arg: libc::c_ulong) -> io::Result<()> {
     // SAFETY: the callers' options (PR_SET_CHILD_SUBREAPER,
     // PR_SET_PDEATHSIG) take one integer argument.
     if unsafe { libc::prctl(option, arg, 0, 0, 0) } == 0 {
@@ -55,19 +55,19 @@ pub fn prctl(option: c_int, arg: libc::c_ulong) -> io::Result<()> {
 }
 
 /// Whether stdin is our controlling terminal and we are its foreground group.
-pub fn stdin_is_foreground_terminal() -> bool {
+pub(super) fn stdin_is_foreground_terminal() -> bool {
     // SAFETY: isatty, tcgetpgrp and getpgrp only read process state.
     unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }
 }
 
 /// A signal set.
 #[derive(Clone, Copy)]
-pub struct SigSet(libc::sigset_t);
+pub(super) struct SigSet(libc::sigset_t);
 
 impl SigSet {
     /// Every signal libc lets a program use (it leaves out its own reserved
     /// real-time signals, which it needs unblocked).
-    pub fn full() -> SigSet {
+    pub(super) fn full() -> SigSet {
         let mut set = MaybeUninit::<libc::sigset_t>::uninit();
         // SAFETY: sigfillset initialises the set.
         unsafe {
@@ -77,7 +77,7 @@ impl SigSet {
     }
 
     /// No signal.
-    pub fn empty() -> SigSet {
+    pub(super) fn empty() -> SigSet {
         let mut set = MaybeUninit::<libc::sigset_t>::uninit();
         // SAFETY: sigemptyset initialises the set.
         unsafe {
@@ -97,12 +97,12 @@ fn sigmask(how: c_int, set: &SigSet) -> io::Result<()> {
 }
 
 /// Adds `set` to the blocked signals.
-pub fn block(set: &SigSet) -> io::Result<()> {
+pub(super) fn block(set: &SigSet) -> io::Result<()> {
     sigmask(libc::SIG_BLOCK, set)
 }
 
 /// `signal(sig, SIG_DFL)`.
-pub fn set_default(sig: c_int) -> io::Result<()> {
+pub(super) fn set_default(sig: c_int) -> io::Result<()> {
     // SAFETY: SIG_DFL is always a valid disposition for a catchable signal.
     if unsafe { libc::signal(sig, libc::SIG_DFL) } == libc::SIG_ERR {
         return Err(io::Error::last_os_error());
@@ -112,12 +112,12 @@ pub fn set_default(sig: c_int) -> io::Result<()> {
 
 /// What `sigtimedwait` says of a signal it dequeued: number, `si_code`,
 /// `si_pid`.
-pub type SigInfo = (c_int, c_int, pid_t);
+pub(super) type SigInfo = (c_int, c_int, pid_t);
 
 /// `sigtimedwait(set, timeout)`: a signal of `set` taken off the queue, at
 /// most `timeout` later (forever when `None`). The error carries the errno
 /// (EAGAIN when the time ran out, EINTR when interrupted).
-pub fn sigtimedwait(set: &SigSet, timeout: Option<Duration>) -> io::Result<SigInfo> {
+pub(super) fn sigtimedwait(set: &SigSet, timeout: Option<Duration>) -> io::Result<SigInfo> {
     let ts = timeout.map(timespec);
     let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const _);
     let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
@@ -145,7 +145,7 @@ fn timespec(d: Duration) -> libc::timespec {
 
 /// `waitpid(pid, WNOHANG | __WALL | flags)`: `(pid, status)` of a reaped
 /// child, `None` when none has exited.
-pub fn waitpid_nohang(pid: pid_t) -> io::Result<Option<(pid_t, c_int)>> {
+pub(super) fn waitpid_nohang(pid: pid_t) -> io::Result<Option<(pid_t, c_int)>> {
     let mut status = 0;
     // __WALL: also children created by clone() with another exit signal.
     let flags = libc::WNOHANG | libc::__WALL;
@@ -159,7 +159,7 @@ pub fn waitpid_nohang(pid: pid_t) -> io::Result<Option<(pid_t, c_int)>> {
 
 /// The pid of an exited child, left in place for `waitpid` (0 when none
 /// has exited): `waitid(P_ALL, WEXITED | WNOHANG | WNOWAIT | __WALL)`.
-pub fn peek_exited() -> io::Result<pid_t> {
+pub(super) fn peek_exited() -> io::Result<pid_t> {
     let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
     let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT | libc::__WALL;
     // SAFETY: `info` is zeroed and writable; with WNOHANG and no exited
@@ -173,7 +173,7 @@ pub fn peek_exited() -> io::Result<pid_t> {
 }
 
 /// Makes `cmd` run [`prepare_child`] between fork and exec.
-pub fn prepare_child_before_exec(cmd: &mut Command, take_terminal: bool) {
+pub(super) fn prepare_child_before_exec(cmd: &mut Command, take_terminal: bool) {
     // SAFETY: prepare_child calls only async-signal-safe functions
     // (pthread_sigmask, setpgid, tcsetpgrp, rt_sigaction, write); it
     // allocates nothing and takes no lock.
@@ -256,11 +256,11 @@ fn set_default_raw(sig: c_int) {
 }
 
 /// At most this many read-only segments are found (linkers emit 2 or 3).
-pub const MAX_SEGMENTS: usize = 8;
+pub(super) const MAX_SEGMENTS: usize = 8;
 
 /// Read-only segments of the main program, as (address, length).
 #[derive(Default)]
-pub struct Segments {
+pub(super) struct Segments {
     /// The first `count` entries are set.
     pub ranges: [(usize, usize); MAX_SEGMENTS],
     /// How many were found.
@@ -268,7 +268,7 @@ pub struct Segments {
 }
 
 /// The main program's read-only PT_LOAD segments.
-pub fn read_only_segments() -> Segments {
+pub(super) fn read_only_segments() -> Segments {
     let mut segments = Segments::default();
     let data = (&mut segments as *mut Segments).cast::<c_void>();
     // SAFETY: the callback only reads the program headers it is handed and
@@ -306,7 +306,7 @@ unsafe extern "C" fn collect_main_program(
 }
 
 /// The size of a memory page.
-pub fn page_size() -> usize {
+pub(super) fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
         n if n > 0 => n as usize,
@@ -317,7 +317,7 @@ pub fn page_size() -> usize {
 /// `madvise(start, len, MADV_DONTNEED)` over whole pages of our own
 /// executable's read-only segments (the only caller's use): their contents
 /// come back from the file on the next access.
-pub fn drop_read_only_pages(start: usize, len: usize) -> io::Result<()> {
+pub(super) fn drop_read_only_pages(start: usize, len: usize) -> io::Result<()> {
     // SAFETY: the range lies inside a read-only, file-backed mapping of our
     // own executable (from read_only_segments), which is never written.
     match unsafe { libc::madvise(start as *mut c_void, len, libc::MADV_DONTNEED) } {

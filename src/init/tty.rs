@@ -11,4 +11,4 @@
 //! hand-over, because it keeps those signals blocked (the kernel then lets
 //! the write or `tcsetpgrp` through).
 
-pub use super::sys::stdin_is_foreground_terminal;
+pub(super) use super::sys::stdin_is_foreground_terminal;

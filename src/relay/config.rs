@@ -17,7 +17,7 @@ use crate::relay::encode::syslog::{Facility, Severity};
 
 /// A configuration that could not be read or is not valid.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(super) enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
     Read {
         path: PathBuf,
@@ -30,7 +30,7 @@ pub enum ConfigError {
 /// The whole relay configuration, validated.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(super) struct Config {
     /// Directory for checkpoints; must lie outside every watched tree.
     #[serde(deserialize_with = "expanded_path")]
     pub state_dir: PathBuf,
@@ -66,7 +66,7 @@ pub struct Config {
 /// `[metrics]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Metrics {
+pub(super) struct Metrics {
     /// `host:port` to serve on, e.g. `0.0.0.0:9110`.
     #[serde(deserialize_with = "expanded")]
     pub listen: String,
@@ -74,7 +74,7 @@ pub struct Metrics {
 
 /// Replica `index` of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
+pub(super) struct Shard {
     pub index: u64,
     pub count: u64,
 }
@@ -107,7 +107,7 @@ impl FromStr for Shard {
 /// One `[[source]]`: a preset over a root, or plain glob patterns.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Source {
+pub(super) struct Source {
     /// `"gitlab"`: the built-in mapping of GitLab's files (README, preset table).
     #[serde(default)]
     pub preset: Option<Preset>,
@@ -151,14 +151,14 @@ pub struct Source {
 /// Built-in classification presets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Preset {
+pub(super) enum Preset {
     Gitlab,
 }
 
 /// How changes are noticed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Watch {
+pub(super) enum Watch {
     #[default]
     Auto,
     Poll,
@@ -167,7 +167,7 @@ pub enum Watch {
 /// Where reading starts in a file never seen before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum StartAt {
+pub(super) enum StartAt {
     #[default]
     Beginning,
     End,
@@ -176,7 +176,7 @@ pub enum StartAt {
 /// `[output]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-pub enum Output {
+pub(super) enum Output {
     /// RFC 5425: octet-counted RFC 5424 over TLS, verified against `ca_file`.
     Tls {
         #[serde(deserialize_with = "expanded")]
@@ -250,7 +250,7 @@ pub enum Output {
 /// written again after a reconnect. A batch is confirmed once it leaves the
 /// window (README.delivery.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResendWindow {
+pub(super) struct ResendWindow {
     /// Bytes of written batches kept; a batch pushed out by newer data
     /// written on the same healthy connection is confirmed.
     pub bytes: usize,
@@ -261,7 +261,7 @@ pub struct ResendWindow {
 
 impl Output {
     /// The largest SYSLOG-MSG sent, in octets.
-    pub fn max_message_size(&self) -> usize {
+    pub(super) fn max_message_size(&self) -> usize {
         match self {
             Output::Tls {
                 max_message_size, ..
@@ -277,7 +277,7 @@ impl Output {
     }
 
     /// The resend window of `tls` and `tcp`; `None` for the others.
-    pub fn resend_window(&self) -> Option<ResendWindow> {
+    pub(super) fn resend_window(&self) -> Option<ResendWindow> {
         match self {
             Output::Tls {
                 resend_window_bytes,
@@ -326,7 +326,7 @@ fn default_max_message_size() -> usize {
 
 impl Config {
     /// Reads and validates `path`.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    pub(super) fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
@@ -339,7 +339,7 @@ impl Config {
 
     /// Parses and validates configuration text; the error is a message that
     /// names the key.
-    pub fn parse(text: &str) -> Result<Config, String> {
+    pub(super) fn parse(text: &str) -> Result<Config, String> {
         let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
         config.validate()?;
         Ok(config)
@@ -430,7 +430,10 @@ impl Source {
 
 /// Expands `${NAME}` and `${NAME:-default}` from the environment. `$$`
 /// stands for a literal `$`. An unset variable without a default is an error.
-pub fn expand_env(value: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+pub(super) fn expand_env(
+    value: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
     while let Some(pos) = rest.find('$') {
@@ -515,28 +518,10 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     parse_duration(&raw).map_err(serde::de::Error::custom)
 }
 
-/// Parses `"250ms"`, `"1s"`, `"1.5s"`, `"2m"`, `"1h"`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("duration {s:?} needs a unit: ms, s, m or h"))?;
-    let (number, unit) = s.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("duration {s:?}: {number:?} is not a number"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => {
-            return Err(format!(
-                "duration {s:?}: unknown unit {unit:?} (ms, s, m, h)"
-            ))
-        }
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("duration {s:?}: {e}"))
+/// A duration in reaplog's one grammar (`src/duration.rs`), shared with
+/// init's flags: `250ms`, `1.5s`, `2m`, `1h`; a bare number is seconds.
+pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
+    crate::duration::parse(s)
 }
 
 #[cfg(test)]
@@ -660,7 +645,8 @@ max_message_size = 8096
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert!(parse_duration("5").is_err());
+        // One grammar with init's flags: a bare number is seconds.
+        assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
         assert!(parse_duration("5 parsecs").is_err());
     }
 }

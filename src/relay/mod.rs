@@ -1,43 +1,61 @@
 //! `reaplog relay`: tails log files and forwards every line as RFC 5424
-//! syslog over TLS (RFC 5425) to a central rsyslog.
+//! syslog over TLS (RFC 5425) or RELP to a central rsyslog.
 //!
-//! Data flows one way:
+//! The modules follow the data, one folder per stage; each imports only
+//! from the stages before it:
 //!
 //! ```text
-//! discover → tail → classify → rfc5424 (+ framing) → output → checkpoint
+//! input (discover, tail, rotation) ─► encode (classify, rfc5424, framing)
+//!     ─► batch ─► output (tls | tcp | relp | stdout) ─► acks ─► state (checkpoint)
 //! ```
 //!
-//! * [`discover`] lists the files a source covers (roots, globs); inotify
-//!   events are hints, the periodic rescan is the truth.
-//! * [`tail`] reads one file: identity ([`fingerprint`]), offset, rotation,
-//!   line split. It knows nothing of encoding or outputs.
-//! * [`classify`] is pure: a line and its file's rule in, syslog fields out.
-//! * [`rfc5424`] encodes a message; [`framing`] adds RFC 5425 octet counting.
-//!   Neither knows a socket.
-//! * [`output`] writes batches to the receiver and reports the offsets it has
-//!   confirmed; only [`checkpoint`] touches the state directory.
-//! * [`reader`] drives tailers and the encoder on its own thread; [`run`]
-//!   wires reader, output and [`checkpointer`] together and owns shutdown.
+//! * `encode`: a line and its file's rule in, a frame out
+//!   (`encode::LineCodec::encode_line`, the only way a line becomes a frame).
+//!   Pure; knows no file and no socket.
+//! * `config`: the TOML configuration; every error names the key.
+//! * `metrics`: every counter the relay keeps, and `/metrics`, `/healthz`,
+//!   `/readyz`.
+//! * `input`: which files (discover, sources, shard), how to read one
+//!   (tail, fingerprint) and where a rotated file's rest went (rotation).
+//!   Knows nothing of encoding or outputs.
+//! * `batch`: encoded frames and the offsets they complete (the unit of
+//!   confirmation), and the lines' origins so a resend can encode them again.
+//! * `state`: the checkpoint format and its writer, the only code that
+//!   touches the state directory.
+//! * `reader`: the reader thread, which drives input → encode → batch. It
+//!   sits beside the stages, not inside `input`, so that input and batch do
+//!   not import each other.
+//! * `output`: writes batches to the receiver and reports what it confirmed.
+//! * `run` wires reader, output and checkpoint writer together and owns
+//!   shutdown; `cli` is the command line.
+//!
+//! `docs/architecture.md` draws the threads and says where each guarantee is
+//! kept. [`testing`] is the entry point for reaplog's own tests and
+//! benchmarks; everything else is private.
 
 #[forbid(unsafe_code)]
-pub mod batch;
+mod batch;
 #[forbid(unsafe_code)]
-pub mod cli;
+mod cli;
 #[forbid(unsafe_code)]
-pub mod config;
+mod config;
 #[forbid(unsafe_code)]
-pub mod encode;
+mod encode;
 #[forbid(unsafe_code)]
-pub mod input;
+mod input;
 #[forbid(unsafe_code)]
-pub mod metrics;
+mod metrics;
 #[forbid(unsafe_code)]
-pub mod output;
+mod output;
 #[forbid(unsafe_code)]
-pub mod reader;
+mod reader;
 #[forbid(unsafe_code)]
-pub mod run;
+mod run;
 #[forbid(unsafe_code)]
-pub mod state;
+mod state;
 // The one module with `unsafe`: the ioctl std does not wrap.
 mod sys;
+#[forbid(unsafe_code)]
+pub mod testing;
+
+pub use cli::main;

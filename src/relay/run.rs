@@ -27,15 +27,15 @@ use crate::relay::state::writer;
 
 /// Batches queued between the reader and the output. With the batch size
 /// this bounds the memory a backlog can take (README, "Memory").
-pub const QUEUE_BATCHES: usize = 4;
+pub(super) const QUEUE_BATCHES: usize = 4;
 /// Target size of one batch: many frames per TLS write.
-pub const BATCH_BYTES: usize = 128 * 1024;
+pub(super) const BATCH_BYTES: usize = 128 * 1024;
 /// How often confirmed offsets are written to disk at most.
-pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+pub(super) const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why the relay could not start.
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
+pub(super) enum StartError {
     #[error("state_dir {path}: {source}")]
     StateDir {
         path: PathBuf,
@@ -58,7 +58,7 @@ pub enum StartError {
 
 /// Options that are not in the config file.
 #[derive(Debug, Default, Clone)]
-pub struct RunOptions {
+pub(super) struct RunOptions {
     /// Read every file to its end, ship it, and exit.
     pub once: bool,
     /// The file SIGHUP reloads (none for the demo).
@@ -66,7 +66,7 @@ pub struct RunOptions {
 }
 
 /// Runs the relay until SIGTERM/SIGINT (or, with `once`, until all is shipped).
-pub fn run(config: Config, options: RunOptions) -> Result<(), StartError> {
+pub(super) fn run(config: Config, options: RunOptions) -> Result<(), StartError> {
     std::fs::create_dir_all(&config.state_dir).map_err(|source| StartError::StateDir {
         path: config.state_dir.clone(),
         source,

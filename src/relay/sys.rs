@@ -5,7 +5,7 @@ use std::os::fd::RawFd;
 
 /// Bytes written to the TCP socket `fd` that the peer has not acknowledged
 /// yet (SIOCOUTQ); `None` when the kernel will not say.
-pub fn unacknowledged_bytes(fd: RawFd) -> Option<usize> {
+pub(super) fn unacknowledged_bytes(fd: RawFd) -> Option<usize> {
     let mut pending: libc::c_int = 0;
     // SAFETY: SIOCOUTQ (== TIOCOUTQ) on a socket writes one int to the
     // pointer, which points to a live c_int; on any other fd it fails with
@@ -16,7 +16,7 @@ pub fn unacknowledged_bytes(fd: RawFd) -> Option<usize> {
 
 /// Whether we run as root (tests skip permission checks root passes).
 #[cfg(test)]
-pub fn is_root() -> bool {
+pub(super) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }

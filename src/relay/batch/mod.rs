@@ -16,7 +16,7 @@ use crate::relay::input::tail::Line;
 
 /// A run of encoded RFC 5425 frames and the offsets they complete.
 #[derive(Debug, Default)]
-pub struct Batch {
+pub(super) struct Batch {
     /// Octet-counted frames, back to back (or newline-separated for stdout).
     pub bytes: Vec<u8>,
     /// The highest offset reached per file, in the order files were read.
@@ -31,7 +31,7 @@ pub struct Batch {
 
 /// "Every line of this file before `offset` is in this batch or an earlier one."
 #[derive(Debug, Clone)]
-pub struct Mark {
+pub(super) struct Mark {
     pub key: FileKey,
     pub fingerprint: Fingerprint,
     pub offset: u64,
@@ -43,7 +43,7 @@ pub struct Mark {
 
 impl Batch {
     /// An empty batch with room for `capacity` bytes.
-    pub fn with_capacity(capacity: usize) -> Batch {
+    pub(super) fn with_capacity(capacity: usize) -> Batch {
         Batch {
             bytes: Vec::with_capacity(capacity),
             marks: Vec::new(),
@@ -55,7 +55,7 @@ impl Batch {
     /// Encodes `line` of `origin`'s file (read at `read_time`) as one more
     /// message and records where it came from. Returns true when the
     /// message was truncated.
-    pub fn push_line(
+    pub(super) fn push_line(
         &mut self,
         origin: &Arc<Origin>,
         read_time: &Timestamp,
@@ -101,12 +101,18 @@ impl Batch {
 
     /// Whether the segments account for every message (they can be encoded
     /// again instead of keeping `bytes`).
-    pub fn replayable(&self) -> bool {
+    pub(super) fn replayable(&self) -> bool {
         self.segments.iter().map(|s| s.messages).sum::<u64>() == self.messages
     }
 
     /// Records that `file` has been handed out up to `offset`.
-    pub fn mark(&mut self, key: FileKey, fingerprint: Fingerprint, offset: u64, path: &Arc<Path>) {
+    pub(super) fn mark(
+        &mut self,
+        key: FileKey,
+        fingerprint: Fingerprint,
+        offset: u64,
+        path: &Arc<Path>,
+    ) {
         // Lines of one file arrive together, so the last mark is usually ours.
         if let Some(m) = self.marks.iter_mut().rev().find(|m| m.key == key) {
             m.offset = offset;
@@ -123,7 +129,7 @@ impl Batch {
     }
 
     /// Records that `key` is finished at `offset`.
-    pub fn finish(
+    pub(super) fn finish(
         &mut self,
         key: FileKey,
         fingerprint: Fingerprint,
@@ -137,14 +143,14 @@ impl Batch {
     }
 
     /// Nothing to write and nothing to confirm.
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.bytes.is_empty() && self.marks.is_empty()
     }
 
     /// The SYSLOG-MSGs of `bytes` (octet-counted frames, as the reader
     /// writes them), as byte ranges without the MSG-LEN prefix. Stops at the
     /// first byte that does not start a frame; `bytes` never holds one.
-    pub fn message_ranges(&self) -> Vec<Range<usize>> {
+    pub(super) fn message_ranges(&self) -> Vec<Range<usize>> {
         let mut ranges = Vec::with_capacity(self.messages as usize);
         let mut pos = 0;
         while let Ok(Some((msg, used))) = parse_frame(&self.bytes[pos..], usize::MAX) {
@@ -159,7 +165,7 @@ impl Batch {
     /// Gives back unused capacity when the batch is mostly empty: a batch
     /// the output holds for confirmation then costs what it carries, not
     /// the reader's full batch size.
-    pub fn shrink_if_sparse(&mut self) {
+    pub(super) fn shrink_if_sparse(&mut self) {
         if self.bytes.len() < self.bytes.capacity() / 4 {
             self.bytes.shrink_to_fit();
         }
@@ -185,4 +191,4 @@ mod tests {
         assert_eq!(got, [&b"<13>1 - - - - - - a"[..], b"<13>1 - - - - - - bc"]);
     }
 }
-pub mod replay;
+pub(super) mod replay;

@@ -34,7 +34,7 @@ use crate::relay::input::tail::{Flow, Line, ReadOutcome, TailOptions, Tailer};
 /// how lines were encoded. One per relay, shared by the reader and every
 /// replay, so that a replay splits and encodes exactly as the first read.
 #[derive(Debug)]
-pub struct Recipe {
+pub(crate) struct Recipe {
     /// Lines to frames.
     pub codec: LineCodec,
     /// How files are split into lines.
@@ -44,7 +44,7 @@ pub struct Recipe {
 impl Recipe {
     /// Appends the frame of `line` of `origin`'s file, read at `read_time`,
     /// to `out`; returns true when the message was truncated.
-    pub fn encode_line(
+    pub(crate) fn encode_line(
         &self,
         origin: &Origin,
         read_time: &Timestamp,
@@ -58,7 +58,7 @@ impl Recipe {
 
 /// A file being read and how its lines are stamped; a [`Segment`] holds it
 /// while its lines may have to be read again.
-pub struct Origin {
+pub(crate) struct Origin {
     /// The open descriptor: keeps a renamed or deleted file readable.
     pub file: Arc<File>,
     /// The file's (device, inode).
@@ -83,7 +83,7 @@ impl std::fmt::Debug for Origin {
 /// Consecutive lines of one file in a batch: `range` of the file as it was
 /// when they were read (`fingerprint`), stamped at `read_time`.
 #[derive(Clone, Debug)]
-pub struct Segment {
+pub(crate) struct Segment {
     /// The file and how its lines were stamped.
     pub origin: Arc<Origin>,
     /// The file's first bytes when the lines were read.
@@ -98,7 +98,7 @@ pub struct Segment {
 
 impl Segment {
     /// Whether the line that starts at `start` can extend this segment.
-    pub fn continues(
+    pub(crate) fn continues(
         &self,
         origin: &Arc<Origin>,
         fingerprint: Fingerprint,
@@ -115,14 +115,14 @@ impl Segment {
 /// A segment's lines can no longer be read.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: bytes {}..{} are gone (truncated or rewritten, and no copy beside it holds them)", path.display(), range.start, range.end)]
-pub struct Gone {
+pub(crate) struct Gone {
     pub path: PathBuf,
     pub range: Range<u64>,
 }
 
 /// Appends the frames of `seg`'s lines to `out`, as they were first encoded;
 /// returns how many messages that was.
-pub fn replay(seg: &Segment, out: &mut Vec<u8>) -> Result<u64, Gone> {
+pub(crate) fn replay(seg: &Segment, out: &mut Vec<u8>) -> Result<u64, Gone> {
     let origin = &seg.origin;
     let (file, path, key) = match still_holds(&origin.file, seg) {
         true => (

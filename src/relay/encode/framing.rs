@@ -8,7 +8,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 /// The number of decimal digits of `n` (1 for 0).
-pub fn decimal_len(mut n: usize) -> usize {
+pub(crate) fn decimal_len(mut n: usize) -> usize {
     let mut len = 1;
     while n >= 10 {
         n /= 10;
@@ -18,7 +18,7 @@ pub fn decimal_len(mut n: usize) -> usize {
 }
 
 /// Appends `len` in decimal followed by the SP that ends MSG-LEN.
-pub fn write_len_prefix(out: &mut Vec<u8>, len: usize) {
+pub(crate) fn write_len_prefix(out: &mut Vec<u8>, len: usize) {
     // usize::MAX has 20 digits.
     let mut digits = [0u8; 20];
     let mut i = digits.len();
@@ -37,8 +37,11 @@ pub fn write_len_prefix(out: &mut Vec<u8>, len: usize) {
 
 /// Appends one whole frame for an already encoded SYSLOG-MSG. A SYSLOG-MSG
 /// is never empty (its header alone is at least 15 octets); an empty `msg`
-/// would give `0 `, which RFC 5425 does not allow.
-pub fn write_octet_counted(out: &mut Vec<u8>, msg: &[u8]) {
+/// would give `0 `, which RFC 5425 does not allow. (The encoder writes
+/// MSG-LEN itself, in the same buffer as the header; tests build frames
+/// with this.)
+#[cfg(test)]
+pub(crate) fn write_octet_counted(out: &mut Vec<u8>, msg: &[u8]) {
     out.reserve(decimal_len(msg.len()) + 1 + msg.len());
     write_len_prefix(out, msg.len());
     out.extend_from_slice(msg);
@@ -46,7 +49,7 @@ pub fn write_octet_counted(out: &mut Vec<u8>, msg: &[u8]) {
 
 /// Why bytes received are not an octet-counted frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FrameError {
+pub(crate) enum FrameError {
     /// The frame does not start with a digit 1–9 (LF-framed traffic, or junk
     /// after a mis-framed message).
     #[error("frame does not start with a non-zero digit (byte {found:#04x})")]
@@ -75,7 +78,10 @@ pub enum FrameError {
 /// `Ok(Some((msg, consumed)))` when a whole frame is there, `Ok(None)` when
 /// more bytes are needed, `Err` when the bytes cannot be a frame whose
 /// SYSLOG-MSG is at most `max_len` octets.
-pub fn parse_frame(buf: &[u8], max_len: usize) -> Result<Option<(&[u8], usize)>, FrameError> {
+pub(crate) fn parse_frame(
+    buf: &[u8],
+    max_len: usize,
+) -> Result<Option<(&[u8], usize)>, FrameError> {
     let Some(&first) = buf.first() else {
         return Ok(None);
     };

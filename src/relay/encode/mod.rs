@@ -10,11 +10,11 @@
 //! the benchmarks all call it, so they all produce the same bytes. Nothing
 //! here knows a file or a socket.
 
-pub mod classify;
-pub mod framing;
-pub mod rfc5424;
-pub mod syslog;
-pub mod time;
+pub(super) mod classify;
+pub(super) mod framing;
+pub(super) mod rfc5424;
+pub(super) mod syslog;
+pub(super) mod time;
 
 use std::sync::Arc;
 

@@ -31,7 +31,7 @@ const MIN_UNIX_SECS: i64 = -62_167_219_200;
 const MAX_UNIX_SECS: i64 = 253_402_300_799;
 
 /// The longest TIMESTAMP we write: `9999-12-31T23:59:59.999999+23:59`.
-pub const RFC3339_MAX_LEN: usize = 32;
+pub(crate) const RFC3339_MAX_LEN: usize = 32;
 
 impl Timestamp {
     /// The current time, UTC (offset 0).
@@ -176,7 +176,7 @@ fn put_digits(dst: &mut [u8], mut v: u32) {
 /// Counts in 400-year eras starting on March 1st, so that the leap day is the
 /// last day of the (shifted) year and month lengths follow a fixed pattern:
 /// the day of the shifted year is `(153 * month + 2) / 5 + day - 1`.
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400); // 0..=399
@@ -187,7 +187,7 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 }
 
 /// The inverse of [`days_from_civil`]: (year, month 1–12, day 1–31).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097); // 0..=146096
@@ -412,7 +412,7 @@ fn parse_rfc3339_uncached(s: &[u8]) -> Option<Timestamp> {
 /// `YYYY-MM-DD_HH:MM:SS.xxxxx ` in UTC (svlogd writes five fraction digits;
 /// 1 to 9 are accepted). Returns the time and the prefix length including
 /// the space, i.e. where the payload starts.
-pub fn parse_svlogd(line: &[u8]) -> Option<(Timestamp, usize)> {
+pub(crate) fn parse_svlogd(line: &[u8]) -> Option<(Timestamp, usize)> {
     let mut c = Cursor::new(line.get(..40.min(line.len()))?);
     let civil = date_time(&mut c, b'-', b"_")?;
     let micros = c.fraction()?;
@@ -426,7 +426,7 @@ const MONTHS: [&[u8; 3]; 12] = [
 
 /// Parses nginx's `$time_local` (the Common Log Format time), the whole of
 /// `s`: `14/Jan/2020:13:35:15 +0000` (the text between `[` and `]`).
-pub fn parse_clf(s: &[u8]) -> Option<Timestamp> {
+pub(crate) fn parse_clf(s: &[u8]) -> Option<Timestamp> {
     let mut c = Cursor::new(s);
     let d = c.digits(2)?;
     c.byte(b'/')?;
@@ -464,7 +464,10 @@ pub fn parse_clf(s: &[u8]) -> Option<Timestamp> {
 /// caller states the offset it assumes: the GitLab preset passes 0, because
 /// GitLab's containers and Omnibus pods run with `TZ` unset (UTC). On a host
 /// with another zone the time is off by that zone's offset.
-pub fn parse_nginx_error_time(line: &[u8], offset_minutes: i16) -> Option<(Timestamp, usize)> {
+pub(crate) fn parse_nginx_error_time(
+    line: &[u8],
+    offset_minutes: i16,
+) -> Option<(Timestamp, usize)> {
     let mut c = Cursor::new(line.get(..19)?);
     let civil = date_time(&mut c, b'/', b" ")?;
     Some((civil.to_timestamp(0, offset_minutes)?, c.pos))

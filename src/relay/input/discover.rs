@@ -35,7 +35,7 @@ pub enum DiscoverError {
 /// directories not followed, hidden directories not entered, GitLab's
 /// non-log files skipped (see [`name_kind`]). Unreadable directories become
 /// warnings. Output is sorted within each directory.
-pub fn walk_root(root: &Path, out: &mut Vec<PathBuf>, warnings: &mut Vec<DiscoverError>) {
+pub(crate) fn walk_root(root: &Path, out: &mut Vec<PathBuf>, warnings: &mut Vec<DiscoverError>) {
     walk(root, NameKind::Live, out, warnings);
 }
 
@@ -109,7 +109,7 @@ fn classify_entry(
 
 /// How discovery treats a file by its name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NameKind {
+pub(crate) enum NameKind {
     /// A live log file: tailed.
     Live,
     /// A rotated copy (svlogd `@….s`/`@….u`, logrotate `x.1`, `x.log.3`):
@@ -121,7 +121,7 @@ pub enum NameKind {
 }
 
 /// The [`NameKind`] of a file name.
-pub fn name_kind(name: &str) -> NameKind {
+pub(crate) fn name_kind(name: &str) -> NameKind {
     const SVLOGD: [&str; 4] = ["lock", "state", "newstate", "config"];
     const COMPRESSED: [&str; 4] = [".gz", ".zst", ".bz2", ".xz"];
     if name.starts_with('.')
@@ -137,7 +137,8 @@ pub fn name_kind(name: &str) -> NameKind {
 }
 
 /// Names [`walk_root`] skips: every name that is not [`NameKind::Live`].
-pub fn is_skipped_name(name: &str) -> bool {
+#[cfg(test)]
+fn is_skipped_name(name: &str) -> bool {
     name_kind(name) != NameKind::Live
 }
 
@@ -153,7 +154,11 @@ fn has_rotation_number(name: &str) -> bool {
 
 /// Regular files (or symlinks to them) matching `pattern`. Explicit
 /// patterns get no skip list.
-pub fn expand_glob(pattern: &str, out: &mut Vec<PathBuf>, warnings: &mut Vec<DiscoverError>) {
+pub(crate) fn expand_glob(
+    pattern: &str,
+    out: &mut Vec<PathBuf>,
+    warnings: &mut Vec<DiscoverError>,
+) {
     let paths = match glob::glob(pattern) {
         Ok(paths) => paths,
         Err(e) => {
@@ -180,7 +185,7 @@ pub fn expand_glob(pattern: &str, out: &mut Vec<PathBuf>, warnings: &mut Vec<Dis
 
 /// The directory to watch for a glob: its longest leading run of components
 /// without `*`, `?` or `[`. `/var/log/gitlab/*/current` → `/var/log/gitlab`.
-pub fn glob_base(pattern: &str) -> PathBuf {
+pub(crate) fn glob_base(pattern: &str) -> PathBuf {
     let mut base = PathBuf::new();
     for comp in Path::new(pattern).components() {
         let s = comp.as_os_str().to_string_lossy();
@@ -195,7 +200,7 @@ pub fn glob_base(pattern: &str) -> PathBuf {
 
 /// A directory inotify watches, and whether the directories below it too.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WatchDir {
+pub(crate) struct WatchDir {
     pub path: PathBuf,
     pub recursive: bool,
 }
@@ -205,7 +210,7 @@ pub struct WatchDir {
 /// pattern (`/var/log/app.log`, `/var/log/gitlab/*.log`) watches its one
 /// directory: a recursive watch would walk, and spend an inotify watch on,
 /// every directory below it (all of `/var/log`).
-pub fn glob_watch(pattern: &str) -> WatchDir {
+pub(crate) fn glob_watch(pattern: &str) -> WatchDir {
     let dir_has_wildcard = Path::new(pattern)
         .parent()
         .is_some_and(|d| d.to_string_lossy().contains(['*', '?', '[']));
@@ -217,7 +222,7 @@ pub fn glob_watch(pattern: &str) -> WatchDir {
 
 /// inotify hints: wakes the caller on any event under the watched
 /// directories. Dropping it stops watching.
-pub struct Watcher {
+pub(crate) struct Watcher {
     /// Kept alive for its watches; dropped with us.
     _inner: notify::RecommendedWatcher,
 }
@@ -232,7 +237,7 @@ impl Watcher {
     /// Watches each directory in `dirs` (pass [`glob_watch`] of each glob,
     /// roots recursively). Any failure (missing directory, inotify watch
     /// limit) is an error: the caller then relies on polling alone.
-    pub fn start(
+    pub(crate) fn start(
         dirs: &[WatchDir],
         wake: impl Fn() + Send + Sync + 'static,
     ) -> Result<Watcher, DiscoverError> {

@@ -15,7 +15,7 @@ use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 
 /// How many leading bytes of a file the fingerprint covers at most.
-pub const FINGERPRINT_MAX: usize = 256;
+pub(crate) const FINGERPRINT_MAX: usize = 256;
 
 /// The `(st_dev, st_ino)` of a file: unique among files alive at one time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -92,7 +92,7 @@ fn read_prefix(file: &File, buf: &mut [u8]) -> io::Result<usize> {
 
 /// FNV-1a, 64-bit (offset basis and prime from the FNV specification,
 /// draft-eastlake-fnv). Stable by construction: no seed, no platform input.
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
     const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     bytes

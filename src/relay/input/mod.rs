@@ -1,7 +1,7 @@
 //! Input: which files to read and how to read them.
-pub mod discover;
-pub mod fingerprint;
-pub mod rotation;
-pub mod shard;
-pub mod sources;
-pub mod tail;
+pub(super) mod discover;
+pub(super) mod fingerprint;
+pub(super) mod rotation;
+pub(super) mod shard;
+pub(super) mod sources;
+pub(super) mod tail;

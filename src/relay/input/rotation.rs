@@ -21,7 +21,7 @@ use crate::relay::input::fingerprint::{FileKey, Fingerprint};
 /// How far a file was read: what a checkpoint entry or a resend remembers
 /// of it.
 #[derive(Clone, Copy, Debug)]
-pub struct Position<'a> {
+pub(crate) struct Position<'a> {
     /// The file's (device, inode).
     pub key: FileKey,
     /// Its first bytes when it was read.
@@ -34,7 +34,7 @@ pub struct Position<'a> {
 
 /// A rotated file that holds the rest of a [`Position`]'s file.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rotated {
+pub(crate) struct Rotated {
     /// Where it is now.
     pub path: PathBuf,
     /// Its (device, inode): the same as the position's for a rename, another
@@ -46,7 +46,7 @@ pub struct Rotated {
 /// or a copy (copytruncate) whose name extends the file's and whose first
 /// bytes match. `live`: a live file still has the position's key, so only a
 /// copy can hold its old content.
-pub fn rotated_copy_of(at: &Position<'_>, path: &Path, live: bool) -> Option<Rotated> {
+pub(crate) fn rotated_copy_of(at: &Position<'_>, path: &Path, live: bool) -> Option<Rotated> {
     let meta = std::fs::metadata(path).ok()?;
     let key = FileKey::of(&meta);
     if meta.len() <= at.offset {
@@ -66,7 +66,11 @@ pub fn rotated_copy_of(at: &Position<'_>, path: &Path, live: bool) -> Option<Rot
 
 /// The first of `candidates` (rotated files of the sources) that holds the
 /// rest of `at`.
-pub fn find_rotated(at: &Position<'_>, candidates: &[PathBuf], live: bool) -> Option<Rotated> {
+pub(crate) fn find_rotated(
+    at: &Position<'_>,
+    candidates: &[PathBuf],
+    live: bool,
+) -> Option<Rotated> {
     candidates
         .iter()
         .find_map(|path| rotated_copy_of(at, path, live))
@@ -75,7 +79,7 @@ pub fn find_rotated(at: &Position<'_>, candidates: &[PathBuf], live: bool) -> Op
 /// logrotate's copytruncate copy of `at`'s file: a file beside it (not
 /// `at.path`, not one `skip` names) that [`rotated_copy_of`] accepts, so at
 /// least `at.offset + 1` bytes long with the file's first bytes.
-pub fn copy_beside(at: &Position<'_>, skip: impl Fn(&Path) -> bool) -> Option<Rotated> {
+pub(crate) fn copy_beside(at: &Position<'_>, skip: impl Fn(&Path) -> bool) -> Option<Rotated> {
     std::fs::read_dir(at.path.parent()?)
         .ok()?
         .flatten()
@@ -86,7 +90,7 @@ pub fn copy_beside(at: &Position<'_>, skip: impl Fn(&Path) -> bool) -> Option<Ro
 
 /// A rotated file no checkpoint entry knows.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unknown {
+pub(crate) struct Unknown {
     /// Where it is.
     pub path: PathBuf,
     /// Its (device, inode).
@@ -100,7 +104,7 @@ pub struct Unknown {
 /// `known_fingerprint` does not know. Such a file was created and rotated
 /// between two stores, so its lines may be unshipped; a copytruncate copy
 /// starts like a checkpointed file and is left to [`find_rotated`].
-pub fn written_since(
+pub(crate) fn written_since(
     candidates: &[PathBuf],
     stored: SystemTime,
     known_key: impl Fn(FileKey) -> bool,
@@ -133,7 +137,7 @@ pub fn written_since(
 
 /// The live name of a rotated copy (`x.log.3` → `x.log`, svlogd `@….s` →
 /// `current`): what its rule and HOSTNAME come from.
-pub fn live_name(rotated: &Path) -> PathBuf {
+pub(crate) fn live_name(rotated: &Path) -> PathBuf {
     let name = rotated
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

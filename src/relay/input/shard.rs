@@ -4,7 +4,7 @@ use crate::relay::config::Shard;
 use crate::relay::input::fingerprint::fnv1a64;
 
 /// Whether replica `shard` owns `key` (a pod directory name or a path).
-pub fn owns(shard: Shard, key: &[u8]) -> bool {
+pub(crate) fn owns(shard: Shard, key: &[u8]) -> bool {
     fnv1a64(key) % shard.count == shard.index
 }
 

@@ -17,7 +17,7 @@ use crate::relay::input::fingerprint::FileKey;
 use crate::relay::input::shard;
 
 /// A file a scan found, and how to stamp its lines.
-pub struct Found {
+pub(crate) struct Found {
     /// Index of the source in the configuration.
     pub source: usize,
     pub path: PathBuf,
@@ -29,7 +29,7 @@ pub struct Found {
 
 /// One scan's result.
 #[derive(Default)]
-pub struct Scan {
+pub(crate) struct Scan {
     pub files: Vec<Found>,
     pub warnings: Vec<DiscoverError>,
 }
@@ -38,7 +38,7 @@ pub struct Scan {
 type Resolved = (Arc<FileRule>, Arc<str>);
 
 /// Every configured source, with the per-path rule cache.
-pub struct SourceSet {
+pub(crate) struct SourceSet {
     sources: Vec<Source>,
     shard: Option<Shard>,
     hostname: Arc<str>,
@@ -47,7 +47,7 @@ pub struct SourceSet {
 }
 
 impl SourceSet {
-    pub fn new(sources: Vec<Source>, hostname: String, shard: Option<Shard>) -> SourceSet {
+    pub(crate) fn new(sources: Vec<Source>, hostname: String, shard: Option<Shard>) -> SourceSet {
         SourceSet {
             sources,
             shard,
@@ -58,7 +58,7 @@ impl SourceSet {
 
     /// The directories inotify should watch: roots (recursively), and each
     /// glob's fixed prefix ([`discover::glob_watch`]).
-    pub fn watch_dirs(&self) -> Vec<discover::WatchDir> {
+    pub(crate) fn watch_dirs(&self) -> Vec<discover::WatchDir> {
         let mut dirs = Vec::new();
         for s in &self.sources {
             if s.watch == crate::relay::config::Watch::Poll {
@@ -75,7 +75,7 @@ impl SourceSet {
 
     /// Lists every file of every source. A file matched by two sources is
     /// taken by the first.
-    pub fn scan(&mut self) -> Scan {
+    pub(crate) fn scan(&mut self) -> Scan {
         let mut scan = Scan::default();
         let mut seen = std::collections::HashSet::new();
         for i in 0..self.sources.len() {
@@ -118,7 +118,7 @@ impl SourceSet {
     /// Rotated copies under every root (svlogd `@….s`, logrotate `x.1`) and
     /// beside every glob's files: where a file rotated while the relay was
     /// down is found again.
-    pub fn rotated_files(&self) -> Vec<PathBuf> {
+    pub(crate) fn rotated_files(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         let mut warnings = Vec::new();
         for s in &self.sources {
@@ -143,7 +143,7 @@ impl SourceSet {
     }
 
     /// A label per source for metrics: its root, or its patterns.
-    pub fn labels(&self) -> Vec<String> {
+    pub(crate) fn labels(&self) -> Vec<String> {
         self.sources
             .iter()
             .map(|s| match &s.root {
@@ -155,7 +155,7 @@ impl SourceSet {
 
     /// The source index and rule of `path` under whichever source covers it
     /// (by root or glob).
-    pub fn resolve_any(&mut self, path: &Path) -> Option<(usize, Resolved)> {
+    pub(crate) fn resolve_any(&mut self, path: &Path) -> Option<(usize, Resolved)> {
         let index = self.sources.iter().position(|s| match &s.root {
             Some(root) => path.starts_with(root),
             None => s
@@ -178,7 +178,7 @@ impl SourceSet {
 
 /// The rule and HOSTNAME for `path` of `source`, or None when the preset
 /// skips it or another shard owns it.
-pub fn resolve(
+pub(crate) fn resolve(
     source: &Source,
     path: &Path,
     default_host: &Arc<str>,
@@ -229,7 +229,7 @@ pub fn resolve(
 
 /// The relay's own HOSTNAME: the config's, else `POD_NAME`, else `HOSTNAME`,
 /// else the kernel's host name.
-pub fn default_hostname(configured: Option<&str>) -> String {
+pub(crate) fn default_hostname(configured: Option<&str>) -> String {
     if let Some(h) = configured.filter(|h| !h.is_empty()) {
         return h.to_owned();
     }

@@ -111,16 +111,36 @@ pub enum ReadOutcome {
 /// line, truncation) are not errors.
 #[derive(Debug, thiserror::Error)]
 pub enum TailError {
+    /// `open` failed.
     #[error("cannot open {}: {source}", path.display())]
-    Open { path: PathBuf, source: io::Error },
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// `fstat` failed.
     #[error("cannot stat {}: {source}", path.display())]
-    Stat { path: PathBuf, source: io::Error },
+    Stat {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// A directory, FIFO, socket or device: never tailed.
     #[error("{} is not a regular file", path.display())]
-    NotRegular { path: PathBuf },
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+    },
+    /// `pread` failed.
     #[error("cannot read {} at offset {offset}: {source}", path.display())]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Where the read started.
         offset: u64,
+        /// What the system said.
         source: io::Error,
     },
 }
@@ -271,6 +291,7 @@ impl Tailer {
         &self.file
     }
 
+    /// Where the file is, as far as the last scan knows.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -281,6 +302,7 @@ impl Tailer {
         self.path = path;
     }
 
+    /// The file's (device, inode).
     pub fn key(&self) -> FileKey {
         self.key
     }
@@ -306,6 +328,7 @@ impl Tailer {
         self.detached = true;
     }
 
+    /// Whether [`Tailer::detach`] was called.
     pub fn is_detached(&self) -> bool {
         self.detached
     }

@@ -20,12 +20,12 @@ const MAX_REQUEST: usize = 8 * 1024;
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Binds `listen` now (a bad address fails the start) and serves forever.
-pub async fn bind(listen: &str) -> std::io::Result<TcpListener> {
+pub(crate) async fn bind(listen: &str) -> std::io::Result<TcpListener> {
     TcpListener::bind(listen).await
 }
 
 /// Serves scrapes on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, stats: Arc<Stats>) {
+pub(crate) async fn serve(listener: TcpListener, stats: Arc<Stats>) {
     loop {
         match listener.accept().await {
             Ok((stream, _peer)) => {
@@ -112,7 +112,7 @@ fn route(head: &[u8], stats: &Stats) -> (&'static str, &'static str, String) {
 
 /// Ready: connected to the receiver (or nothing to send yet) and the last
 /// checkpoint store worked.
-pub fn readiness(stats: &Stats) -> Result<(), &'static str> {
+pub(crate) fn readiness(stats: &Stats) -> Result<(), &'static str> {
     if !stats.output.connected.load(Ordering::Relaxed) {
         return Err("not connected to the receiver");
     }
@@ -130,7 +130,7 @@ fn unix_now() -> u64 {
 }
 
 /// The Prometheus text exposition of every counter.
-pub fn render(stats: &Stats) -> String {
+pub(crate) fn render(stats: &Stats) -> String {
     let mut out = String::with_capacity(4096);
     let r = &stats.reader;
     let o = &stats.output;

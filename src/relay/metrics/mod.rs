@@ -10,12 +10,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 
-pub mod http;
-pub use http::*;
+pub(super) mod http;
+pub(super) use http::*;
 
 /// Counters of a running relay.
 #[derive(Debug, Default)]
-pub struct Stats {
+pub(super) struct Stats {
     pub reader: Arc<ReaderStats>,
     pub output: Arc<OutputStats>,
     pub checkpoint: Arc<CheckpointStats>,
@@ -23,7 +23,7 @@ pub struct Stats {
 
 /// Counters the reader keeps (read by metrics and the tests).
 #[derive(Debug, Default)]
-pub struct ReaderStats {
+pub(super) struct ReaderStats {
     pub lines_read: AtomicU64,
     pub bytes_read: AtomicU64,
     pub lines_truncated: AtomicU64,
@@ -38,7 +38,7 @@ pub struct ReaderStats {
 
 /// Lines and bytes read from one `[[source]]`.
 #[derive(Debug, Default)]
-pub struct SourceStats {
+pub(super) struct SourceStats {
     /// `root` or the glob patterns, for the metric's label.
     pub label: String,
     pub lines: AtomicU64,
@@ -46,21 +46,21 @@ pub struct SourceStats {
 }
 
 impl ReaderStats {
-    pub fn sources(&self) -> Vec<Arc<SourceStats>> {
+    pub(super) fn sources(&self) -> Vec<Arc<SourceStats>> {
         lock(&self.sources).clone()
     }
 
-    pub fn offsets(&self) -> Vec<(Arc<Path>, u64)> {
+    pub(super) fn offsets(&self) -> Vec<(Arc<Path>, u64)> {
         lock(&self.offsets).clone()
     }
 
     /// Replaces the per-source counters (at start and after a reload).
-    pub fn set_sources(&self, sources: Vec<Arc<SourceStats>>) {
+    pub(super) fn set_sources(&self, sources: Vec<Arc<SourceStats>>) {
         *lock(&self.sources) = sources;
     }
 
     /// Replaces the snapshot of open files and their read offsets.
-    pub fn set_offsets(&self, offsets: Vec<(Arc<Path>, u64)>) {
+    pub(super) fn set_offsets(&self, offsets: Vec<(Arc<Path>, u64)>) {
         *lock(&self.offsets) = offsets;
     }
 }
@@ -72,7 +72,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Counters the output keeps (read by metrics and the tests).
 #[derive(Debug, Default)]
-pub struct OutputStats {
+pub(super) struct OutputStats {
     /// Messages written for the first time.
     pub messages_sent: AtomicU64,
     /// Messages written again after a broken connection or a refusal.
@@ -92,7 +92,7 @@ pub struct OutputStats {
 
 /// Counters the writer keeps (metrics, tests).
 #[derive(Debug)]
-pub struct CheckpointStats {
+pub(super) struct CheckpointStats {
     /// Seconds since the Unix epoch of the last successful store (0 = none yet).
     pub last_store_unix: AtomicU64,
     pub store_errors: AtomicU64,

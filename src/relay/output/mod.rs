@@ -13,11 +13,11 @@
 //!
 //! Either way, confirmed marks go to the checkpoint writer in batch order.
 
-pub mod relp;
-pub mod resend;
-pub mod stdout;
-pub mod tcp;
-pub mod tls;
+pub(super) mod relp;
+pub(super) mod resend;
+pub(super) mod stdout;
+pub(super) mod tcp;
+pub(super) mod tls;
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -34,7 +34,7 @@ use crate::relay::config::{Output, ResendWindow};
 use crate::relay::metrics::OutputStats;
 
 /// A connected byte stream to the receiver.
-pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {
+pub(super) trait Stream: AsyncRead + AsyncWrite + Send + Unpin {
     /// The TCP socket underneath, if there is one.
     fn tcp_fd(&self) -> Option<RawFd>;
 }
@@ -59,13 +59,13 @@ impl Stream for stdout::StdoutStream {
 
 /// Bytes written to `stream` that the peer's TCP has not acknowledged yet
 /// (SIOCOUTQ); `None` without a TCP socket or when the kernel will not say.
-pub fn unacknowledged_bytes(stream: &dyn Stream) -> Option<usize> {
+pub(super) fn unacknowledged_bytes(stream: &dyn Stream) -> Option<usize> {
     crate::relay::sys::unacknowledged_bytes(stream.tcp_fd()?)
 }
 
 /// An error while setting up or using an output, naming the peer or file.
 #[derive(Debug, thiserror::Error)]
-pub enum OutputError {
+pub(super) enum OutputError {
     #[error("cannot read {what} {path}: {source}")]
     File {
         what: &'static str,
@@ -93,7 +93,7 @@ pub enum OutputError {
 }
 
 /// Opens connections to one configured receiver.
-pub enum Transport {
+pub(super) enum Transport {
     Tls(tls::TlsConnector),
     Tcp(tcp::TcpConnector),
     Stdout,
@@ -101,7 +101,7 @@ pub enum Transport {
 
 impl Transport {
     /// Who we talk to, for log lines.
-    pub fn peer(&self) -> &str {
+    pub(super) fn peer(&self) -> &str {
         match self {
             Transport::Tls(c) => c.address(),
             Transport::Tcp(c) => c.address(),
@@ -131,7 +131,7 @@ enum Delivery {
 }
 
 /// The configured output: a transport and a delivery discipline.
-pub struct Connector {
+pub(super) struct Connector {
     transport: Transport,
     delivery: Delivery,
 }
@@ -139,7 +139,7 @@ pub struct Connector {
 impl Connector {
     /// Builds the connector for `[output]`, reading certificates now so that
     /// a bad file is reported at start-up, not at the first connection.
-    pub fn from_config(output: &Output) -> Result<Connector, OutputError> {
+    pub(super) fn from_config(output: &Output) -> Result<Connector, OutputError> {
         let delivery = Delivery::Stream(output.resend_window());
         let transport = match output {
             Output::Tls {
@@ -173,11 +173,6 @@ impl Connector {
             transport,
             delivery,
         })
-    }
-
-    /// Who we talk to, for log lines.
-    pub fn peer(&self) -> &str {
-        self.transport.peer()
     }
 }
 
@@ -247,7 +242,7 @@ fn relp_connector(output: &Output) -> Result<Connector, OutputError> {
 
 /// Capped exponential backoff with jitter, so that a fleet of relays does
 /// not reconnect to a restarted receiver in lock step.
-pub struct Backoff {
+pub(super) struct Backoff {
     next: Duration,
     min: Duration,
     max: Duration,
@@ -255,7 +250,7 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    pub fn new(min: Duration, max: Duration) -> Backoff {
+    pub(super) fn new(min: Duration, max: Duration) -> Backoff {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -270,7 +265,7 @@ impl Backoff {
     }
 
     /// The delay before the next attempt: uniformly in [d/2, d], d doubling up to max.
-    pub fn next_delay(&mut self) -> Duration {
+    pub(super) fn next_delay(&mut self) -> Duration {
         // xorshift64: jitter needs spread, not cryptographic quality.
         self.seed ^= self.seed << 13;
         self.seed ^= self.seed >> 7;
@@ -282,14 +277,14 @@ impl Backoff {
         half + half * frac / 1_000
     }
 
-    pub fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         self.next = self.min;
     }
 }
 
 /// Delivers batches until the reader closes the channel, then closes the
 /// connection cleanly. Confirmed marks go to `acks` in batch order.
-pub async fn run(
+pub(super) async fn run(
     connector: Connector,
     batches: mpsc::Receiver<Batch>,
     acks: std::sync::mpsc::Sender<Vec<Mark>>,

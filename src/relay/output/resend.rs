@@ -92,14 +92,14 @@ impl Kept {
 ///
 /// Invariant: `bytes` is the sum of `len` over `kept` (frames written, not
 /// memory held).
-pub struct Window {
+pub(crate) struct Window {
     kept: VecDeque<Kept>,
     bytes: usize,
     limit: ResendWindow,
 }
 
 impl Window {
-    pub fn new(limit: ResendWindow) -> Window {
+    pub(crate) fn new(limit: ResendWindow) -> Window {
         Window {
             kept: VecDeque::new(),
             bytes: 0,
@@ -109,7 +109,7 @@ impl Window {
 
     /// Adds a batch just written; returns the marks of the batches it
     /// pushes out (to confirm).
-    pub fn push(&mut self, batch: Batch, now: Instant) -> Vec<Vec<Mark>> {
+    pub(crate) fn push(&mut self, batch: Batch, now: Instant) -> Vec<Vec<Mark>> {
         let kept = Kept::new(batch, now);
         self.bytes += kept.len;
         self.kept.push_back(kept);
@@ -123,7 +123,7 @@ impl Window {
 
     /// Batches older than the time bound (to confirm while the connection
     /// is healthy and drained).
-    pub fn aged(&mut self, now: Instant) -> Vec<Vec<Mark>> {
+    pub(crate) fn aged(&mut self, now: Instant) -> Vec<Vec<Mark>> {
         let mut out = Vec::new();
         while self
             .kept
@@ -136,21 +136,21 @@ impl Window {
     }
 
     /// When the oldest batch ages out.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.kept.front().map(|k| k.written + self.limit.time)
     }
 
     /// Everything (a clean shutdown).
-    pub fn drain(&mut self) -> Vec<Vec<Mark>> {
+    pub(crate) fn drain(&mut self) -> Vec<Vec<Mark>> {
         self.bytes = 0;
         self.kept.drain(..).map(|k| k.marks).collect()
     }
 
-    pub fn messages(&self) -> u64 {
+    pub(crate) fn messages(&self) -> u64 {
         self.kept.iter().map(|k| k.messages).sum()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.kept.is_empty()
     }
 
@@ -175,7 +175,7 @@ struct Link<'a> {
 struct AcksGone;
 
 /// Delivers batches until the reader closes the channel, then closes cleanly.
-pub async fn run(
+pub(crate) async fn run(
     transport: Transport,
     window: Option<ResendWindow>,
     mut batches: mpsc::Receiver<Batch>,

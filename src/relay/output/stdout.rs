@@ -8,12 +8,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Standard output as a never-readable stream, so the output loop treats it
 /// like any connection.
-pub struct StdoutStream {
+pub(crate) struct StdoutStream {
     out: tokio::io::Stdout,
 }
 
 impl StdoutStream {
-    pub fn new() -> StdoutStream {
+    pub(crate) fn new() -> StdoutStream {
         StdoutStream {
             out: tokio::io::stdout(),
         }

@@ -9,29 +9,29 @@ use super::{OutputError, Stream};
 
 /// Connects to `host:port`, resolving the name again on every attempt (a
 /// receiver Service may move).
-pub struct TcpConnector {
+pub(crate) struct TcpConnector {
     address: String,
 }
 
 impl TcpConnector {
-    pub fn new(address: &str) -> Result<TcpConnector, OutputError> {
+    pub(crate) fn new(address: &str) -> Result<TcpConnector, OutputError> {
         split_host_port(address)?;
         Ok(TcpConnector {
             address: address.to_owned(),
         })
     }
 
-    pub fn address(&self) -> &str {
+    pub(crate) fn address(&self) -> &str {
         &self.address
     }
 
-    pub async fn connect(&self) -> Result<Pin<Box<dyn Stream>>, OutputError> {
+    pub(crate) async fn connect(&self) -> Result<Pin<Box<dyn Stream>>, OutputError> {
         Ok(Box::pin(connect_tcp(&self.address).await?))
     }
 }
 
 /// Resolves `address` now and connects to the first address that answers.
-pub async fn connect_tcp(address: &str) -> Result<TcpStream, OutputError> {
+pub(crate) async fn connect_tcp(address: &str) -> Result<TcpStream, OutputError> {
     let io_err = |stage, source| OutputError::Io {
         peer: address.to_owned(),
         stage,
@@ -59,7 +59,7 @@ pub async fn connect_tcp(address: &str) -> Result<TcpStream, OutputError> {
 }
 
 /// Splits `host:port` (`[v6]:port` for IPv6 literals).
-pub fn split_host_port(address: &str) -> Result<(&str, u16), OutputError> {
+pub(crate) fn split_host_port(address: &str) -> Result<(&str, u16), OutputError> {
     let bad = |reason: &str| OutputError::Address {
         address: address.to_owned(),
         reason: reason.to_owned(),

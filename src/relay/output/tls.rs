@@ -18,7 +18,7 @@ use super::tcp::{connect_tcp, split_host_port};
 use super::{OutputError, Stream};
 
 /// Connects and handshakes with one receiver.
-pub struct TlsConnector {
+pub(crate) struct TlsConnector {
     address: String,
     server_name: ServerName<'static>,
     connector: tokio_rustls::TlsConnector,
@@ -27,7 +27,7 @@ pub struct TlsConnector {
 impl TlsConnector {
     /// Reads the CA (and the client certificate and key) now, so that a bad
     /// file stops the relay at start-up with the file's name.
-    pub fn new(
+    pub(crate) fn new(
         address: &str,
         ca_file: &Path,
         client: Option<(&Path, &Path)>,
@@ -48,11 +48,11 @@ impl TlsConnector {
         })
     }
 
-    pub fn address(&self) -> &str {
+    pub(crate) fn address(&self) -> &str {
         &self.address
     }
 
-    pub async fn connect(&self) -> Result<Pin<Box<dyn Stream>>, OutputError> {
+    pub(crate) async fn connect(&self) -> Result<Pin<Box<dyn Stream>>, OutputError> {
         let tcp = connect_tcp(&self.address).await?;
         let tls = self
             .connector
@@ -68,7 +68,7 @@ impl TlsConnector {
 }
 
 /// The rustls client configuration: our CA only, optional client auth.
-pub fn client_config(
+pub(crate) fn client_config(
     ca_file: &Path,
     client: Option<(&Path, &Path)>,
 ) -> Result<ClientConfig, OutputError> {

@@ -38,7 +38,7 @@ const READ_BUDGET: usize = 256 * 1024;
 const MIN_HINTED_RESCAN: Duration = Duration::from_millis(100);
 
 /// What the reader needs besides the files.
-pub struct ReaderSettings {
+pub(super) struct ReaderSettings {
     pub max_message_size: usize,
     pub batch_bytes: usize,
     pub poll_interval: Duration,
@@ -80,7 +80,7 @@ impl Tracked {
 }
 
 /// The reader's state; [`Reader::run`] is its loop.
-pub struct Reader {
+pub(super) struct Reader {
     sources: SourceSet,
     settings: ReaderSettings,
     recipe: Arc<Recipe>,
@@ -94,7 +94,7 @@ pub struct Reader {
 }
 
 impl Reader {
-    pub fn new(
+    pub(super) fn new(
         sources: SourceSet,
         settings: ReaderSettings,
         resume: Checkpoints,
@@ -137,7 +137,7 @@ impl Reader {
     /// Reads until `stop` is set (or, with `once`, until everything is read),
     /// then ships the last batch and returns. Dropping `out` afterwards tells
     /// the output to drain and close.
-    pub fn run(
+    pub(super) fn run(
         mut self,
         out: mpsc::Sender<Batch>,
         wake: std_mpsc::Receiver<()>,

@@ -44,29 +44,58 @@ const MAGIC: &str = "reaplog-checkpoints ";
 /// Why checkpoints could not be loaded or stored. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
+    /// The file exists but cannot be read.
     #[error("cannot read checkpoint file {}: {source}", path.display())]
-    Read { path: PathBuf, source: io::Error },
+    Read {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// A step of the durable store failed.
     #[error("cannot write checkpoint file {} ({step}): {source}", path.display())]
     Write {
+        /// The checkpoint file.
         path: PathBuf,
         /// Which step failed: "create temp file", "write", "fsync", "rename", "fsync directory".
         step: &'static str,
+        /// What the system said.
         source: io::Error,
     },
+    /// The first line names a format this build does not read.
     #[error("checkpoint file {} has format {found:?}; this build reads {HEADER:?}", path.display())]
-    UnknownVersion { path: PathBuf, found: String },
+    UnknownVersion {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The header found.
+        found: String,
+    },
+    /// The file ends before its trailer.
     #[error("checkpoint file {} is torn (incomplete write?): {reason}", path.display())]
-    Torn { path: PathBuf, reason: &'static str },
+    Torn {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What is missing.
+        reason: &'static str,
+    },
+    /// The CRC-32 of the body does not match the trailer.
     #[error("checkpoint file {} fails its checksum: stored {stored:08x}, computed {computed:08x}", path.display())]
     Checksum {
+        /// The checkpoint file.
         path: PathBuf,
+        /// The CRC in the trailer.
         stored: u32,
+        /// The CRC of the body read.
         computed: u32,
     },
+    /// A line of the body does not parse.
     #[error("checkpoint file {}, line {line}: {reason}", path.display())]
     Corrupt {
+        /// The checkpoint file.
         path: PathBuf,
+        /// 1-based line number.
         line: usize,
+        /// What is wrong with it.
         reason: String,
     },
 }
@@ -152,10 +181,12 @@ impl Checkpoints {
         self.entries.values()
     }
 
+    /// How many files have an entry.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// No file has an entry.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -200,7 +231,7 @@ impl Checkpoints {
 }
 
 /// The hidden temp file `store` writes before renaming.
-pub fn temp_path(path: &Path) -> PathBuf {
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())

@@ -1,3 +1,3 @@
 //! State.
-pub mod checkpoint;
-pub mod writer;
+pub(super) mod checkpoint;
+pub(super) mod writer;

@@ -22,7 +22,7 @@ use crate::relay::state::checkpoint::{Checkpoints, Entry};
 /// thread: while a store is pending it parks until the store is due instead
 /// of waking for every confirmed batch (thousands a second under load), and
 /// only an unpark makes it look at the channel before then.
-pub fn run(
+pub(crate) fn run(
     path: PathBuf,
     mut state: Checkpoints,
     acks: Receiver<Vec<Mark>>,
@@ -78,7 +78,7 @@ fn drain(acks: &Receiver<Vec<Mark>>, state: &mut Checkpoints, dirty: &mut bool) 
 }
 
 /// Applies confirmed marks: a finished file's entry goes, others move on.
-pub fn apply(state: &mut Checkpoints, marks: Vec<Mark>) {
+pub(crate) fn apply(state: &mut Checkpoints, marks: Vec<Mark>) {
     for m in marks {
         if m.finished {
             state.remove(m.key);

@@ -20,7 +20,7 @@ pub(super) struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     /// Keeps `value` if `key` is one of ours and not yet seen.
-    pub fn record(&mut self, key: &[u8], value: &'a [u8]) {
+    pub(super) fn record(&mut self, key: &[u8], value: &'a [u8]) {
         let slot = match key {
             b"severity" => &mut self.severity,
             b"level" => &mut self.level,
@@ -35,14 +35,14 @@ impl<'a> Fields<'a> {
 
     /// True once nothing later in the line can change the outcome: the
     /// highest-priority severity key and the time are both known.
-    pub fn complete(&self) -> bool {
+    pub(super) fn complete(&self) -> bool {
         self.severity.is_some() && self.time.is_some()
     }
 
     /// `severity`, then `level`, then `log_level`/`lvl` (a value that is not a
     /// known level name counts as absent); else HTTP `status` 5xx → err,
     /// 4xx → notice.
-    pub fn severity(&self) -> Option<Severity> {
+    pub(super) fn severity(&self) -> Option<Severity> {
         [self.severity, self.level, self.log_level]
             .into_iter()
             .flatten()
@@ -51,7 +51,7 @@ impl<'a> Fields<'a> {
     }
 
     /// `time`, else `timestamp` (puma), when it is RFC 3339.
-    pub fn timestamp(&self) -> Option<Timestamp> {
+    pub(super) fn timestamp(&self) -> Option<Timestamp> {
         [self.time, self.timestamp]
             .into_iter()
             .flatten()

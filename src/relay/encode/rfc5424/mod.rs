@@ -36,16 +36,16 @@ use super::time::{Timestamp, RFC3339_MAX_LEN};
 
 /// rsyslog's default `maxMessageSize`, the receive limit of an unconfigured
 /// rsyslog.
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 8096;
+pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize = 8096;
 
 /// The smallest maximum [`Encoder::new`] accepts; smaller values are raised to
 /// it. It leaves room for the longest possible header without
 /// STRUCTURED-DATA (40 + 468 octets), the BOM, the marker and some message.
-pub const MIN_MAX_MESSAGE_SIZE: usize = 1024;
+pub(crate) const MIN_MAX_MESSAGE_SIZE: usize = 1024;
 
 /// Ends the MSG of every truncated message. ASCII, so it is valid in any
 /// encoding and never breaks the UTF-8 before it.
-pub const TRUNCATION_MARKER: &[u8] = b"...[truncated]";
+pub(crate) const TRUNCATION_MARKER: &[u8] = b"...[truncated]";
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 

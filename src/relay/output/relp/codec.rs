@@ -15,7 +15,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 /// The largest transaction number; the next one is 1 again.
-pub const MAX_TXNR: u32 = 999_999_999;
+pub(crate) const MAX_TXNR: u32 = 999_999_999;
 /// The longest COMMAND the protocol allows.
 const MAX_COMMAND: usize = 32;
 /// NUMBER has at most 9 digits.
@@ -23,7 +23,7 @@ const MAX_DIGITS: usize = 9;
 
 /// The transaction number after `txnr` (999,999,999 wraps to 1: 0 is the
 /// server's hint number).
-pub fn next_txnr(txnr: u32) -> u32 {
+pub(crate) fn next_txnr(txnr: u32) -> u32 {
     if txnr >= MAX_TXNR {
         1
     } else {
@@ -32,7 +32,7 @@ pub fn next_txnr(txnr: u32) -> u32 {
 }
 
 /// Appends one frame: `TXNR SP COMMAND SP DATALEN [SP DATA] LF`.
-pub fn write_frame(out: &mut Vec<u8>, txnr: u32, command: &str, data: &[u8]) {
+pub(crate) fn write_frame(out: &mut Vec<u8>, txnr: u32, command: &str, data: &[u8]) {
     debug_assert!(txnr <= MAX_TXNR && !command.is_empty() && command.len() <= MAX_COMMAND);
     out.reserve(data.len() + command.len() + 22);
     push_decimal(out, txnr as usize);
@@ -55,7 +55,7 @@ fn push_decimal(out: &mut Vec<u8>, n: usize) {
 
 /// The offers of our `open` command: protocol version 0 (the only one
 /// defined), who we are, and the one command we use.
-pub fn open_offers() -> Vec<u8> {
+pub(crate) fn open_offers() -> Vec<u8> {
     format!(
         "relp_version=0\nrelp_software=reaplog,{},https://gitlab.com/reaplog\ncommands=syslog",
         env!("CARGO_PKG_VERSION")
@@ -65,7 +65,7 @@ pub fn open_offers() -> Vec<u8> {
 
 /// One frame received from the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Frame<'a> {
+pub(crate) struct Frame<'a> {
     pub txnr: u32,
     pub command: &'a [u8],
     pub data: &'a [u8],
@@ -73,7 +73,7 @@ pub struct Frame<'a> {
 
 /// Why the bytes received cannot be a RELP frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CodecError {
+pub(crate) enum CodecError {
     #[error("bad {field} in RELP frame header (byte {found:#04x})")]
     BadHeader { field: &'static str, found: u8 },
     #[error("RELP frame DATALEN {len} exceeds the limit of {max} octets")]
@@ -87,7 +87,10 @@ pub enum CodecError {
 /// `Ok(Some((frame, consumed)))` for a whole frame, `Ok(None)` when more
 /// bytes are needed, `Err` when `buf` cannot start a frame whose DATA is at
 /// most `max_data` octets. Never panics, whatever the bytes.
-pub fn parse_frame(buf: &[u8], max_data: usize) -> Result<Option<(Frame<'_>, usize)>, CodecError> {
+pub(crate) fn parse_frame(
+    buf: &[u8],
+    max_data: usize,
+) -> Result<Option<(Frame<'_>, usize)>, CodecError> {
     let mut pos = 0;
     let Some(txnr) = number(buf, &mut pos, "TXNR")? else {
         return Ok(None);
@@ -187,7 +190,7 @@ fn word<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8]>, CodecErr
 
 /// The DATA of an `rsp` frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rsp<'a> {
+pub(crate) struct Rsp<'a> {
     /// 200 for OK, 500 for an error.
     pub code: u16,
     /// The human-readable text after the code ("OK", the server's reason).
@@ -197,19 +200,19 @@ pub struct Rsp<'a> {
 }
 
 impl Rsp<'_> {
-    pub fn is_ok(&self) -> bool {
+    pub(crate) fn is_ok(&self) -> bool {
         self.code == 200
     }
 
     /// The text for log lines.
-    pub fn text_lossy(&self) -> String {
+    pub(crate) fn text_lossy(&self) -> String {
         String::from_utf8_lossy(self.text).into_owned()
     }
 }
 
 /// Parses `rsp` DATA: three digits, then optionally SP text, then
 /// optionally LF and command data. `None` when it does not start so.
-pub fn parse_rsp(data: &[u8]) -> Option<Rsp<'_>> {
+pub(crate) fn parse_rsp(data: &[u8]) -> Option<Rsp<'_>> {
     let code = data.get(..3)?;
     if !code.iter().all(u8::is_ascii_digit) {
         return None;
@@ -229,7 +232,7 @@ pub fn parse_rsp(data: &[u8]) -> Option<Rsp<'_>> {
 }
 
 /// Whether the offers in an `open` answer name `command` in `commands=`.
-pub fn offers_command(offers: &[u8], command: &str) -> bool {
+pub(crate) fn offers_command(offers: &[u8], command: &str) -> bool {
     offers.split(|&b| b == b'\n').any(|offer| {
         offer
             .strip_prefix(b"commands=")

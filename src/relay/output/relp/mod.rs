@@ -20,7 +20,7 @@
 //! (at most `window` commands) and nothing else; the reader's queue
 //! (`run::QUEUE_BATCHES`) comes on top.
 
-pub mod codec;
+pub(crate) mod codec;
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -43,14 +43,14 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `[output] type = "relp"` settings the session needs.
 #[derive(Debug, Clone, Copy)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Unanswered `syslog` commands, at most.
     pub window: usize,
 }
 
 /// Why a session ended before a clean `close`.
 #[derive(Debug, thiserror::Error)]
-pub enum SessionError {
+pub(crate) enum SessionError {
     #[error("{stage}: {source}")]
     Io {
         stage: &'static str,
@@ -123,7 +123,7 @@ struct Session {
 
 /// Delivers batches over RELP until the reader closes the channel and
 /// everything is answered.
-pub async fn run(
+pub(crate) async fn run(
     transport: Transport,
     settings: Settings,
     mut batches: mpsc::Receiver<Batch>,

@@ -3,20 +3,15 @@
 //! `--kill-group-on-exit`, `--report-orphans`, and GitLab's real case:
 //! GPGME leaving gpg processes behind.
 
-mod init_support;
-
 use std::time::{Duration, Instant};
 
-use init_support::scripts::{self, python};
-use init_support::*;
-
-fn strs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
+use crate::support::init::scripts::{self, python};
+use crate::support::init::{poll_proc, strs, Mode, Running, DEADLINE, MODES, PYTHON, UNSHARE};
+use crate::support::process::{alive, children_of, poll, zombies_of, KillOnDrop, Proc};
 
 /// Waits until `pid1` has no child left but `main`; false at the deadline.
 fn only_main_child_left(pid1: i32, main: i32, limit: Duration) -> bool {
-    poll(limit, || (children_of(pid1) == [main]).then_some(())).is_some()
+    poll_proc(limit, || (children_of(pid1) == [main]).then_some(())).is_some()
 }
 
 /// The pids the LEFTOVERS script prints on its `leftovers …` line.
@@ -78,7 +73,7 @@ fn orphans_stay_zombies_under_a_pid1_that_does_not_reap() {
     let mut run = Running::start(Mode::Pid1, &argv);
     let pid1 = run.init_pid();
     run.expect_out("spawned 200");
-    let all_zombies = poll(DEADLINE, || (zombies_of(pid1).len() == 200).then_some(()));
+    let all_zombies = poll_proc(DEADLINE, || (zombies_of(pid1).len() == 200).then_some(()));
     assert!(
         all_zombies.is_some(),
         "expected 200 zombies, saw {}",
@@ -208,7 +203,7 @@ fn gpgme_workload_leaves_gpg_zombies_under_a_non_reaping_pid1() {
     let mut run = Running::start(Mode::Pid1, &argv);
     let pid1 = run.init_pid();
     run.expect_out("done");
-    let zombies = poll(DEADLINE, || {
+    let zombies = poll_proc(DEADLINE, || {
         Some(gpg_zombies(pid1)).filter(|z| z.len() >= 4)
     });
     assert!(zombies.is_some(), "no gpg zombies: {:?}", zombies_of(pid1));
@@ -225,6 +220,6 @@ fn gpgme_workload_leaves_no_zombies_under_reaplog() {
     let init = run.init_pid();
     run.expect_out("done");
     run.expect_err("(gpg");
-    let clean = poll(DEADLINE, || zombies_of(init).is_empty().then_some(()));
+    let clean = poll_proc(DEADLINE, || zombies_of(init).is_empty().then_some(()));
     assert!(clean.is_some(), "zombies left: {:?}", zombies_of(init));
 }

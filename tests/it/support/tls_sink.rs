@@ -5,7 +5,7 @@
 //! It runs a current-thread tokio runtime on a thread of its own, so tests
 //! stay synchronous; dropping the sink stops the runtime and joins the thread.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
+use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
@@ -17,7 +17,8 @@ use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
 
 use super::certs::TestPki;
-use super::{tls, wait_until};
+use super::process::{loopback_listener, poll};
+use super::tls;
 
 /// Longest MSG-LEN accepted; longer is treated as a framing error.
 const MAX_FRAME: usize = 1 << 20;
@@ -139,10 +140,7 @@ impl TlsSink {
     /// Binds 127.0.0.1:0 and starts serving.
     pub fn start(opts: SinkOptions) -> TlsSink {
         let config = tls::server_config(&opts.cert, &opts.key, opts.client_ca.as_deref());
-        let listener = StdListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
-        listener
-            .set_nonblocking(true)
-            .expect("nonblocking listener");
+        let listener = loopback_listener();
         let addr = listener.local_addr().expect("local addr");
         let stats = Arc::new(Mutex::new(SinkStats::default()));
         let (tx, rx) = oneshot::channel();
@@ -162,11 +160,6 @@ impl TlsSink {
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
-    }
-
-    /// Its port.
-    pub fn port(&self) -> u16 {
-        self.addr.port()
     }
 
     /// A snapshot of everything seen so far.
@@ -192,36 +185,31 @@ impl TlsSink {
     /// Polls until at least `count` frames arrived and returns them all;
     /// panics after `timeout` with the stats.
     pub fn wait_for_frames(&self, count: usize, timeout: Duration) -> Vec<Vec<u8>> {
-        if wait_until(timeout, || lock(&self.stats).frames.len() >= count) {
-            return self.frames();
-        }
-        panic!(
-            "sink got fewer than {count} frames in {timeout:?}: {:#?}",
-            self.stats()
-        );
-    }
-
-    /// Polls until at least `bytes` decrypted bytes arrived (discard mode);
-    /// panics after `timeout` with the stats.
-    pub fn wait_for_bytes(&self, bytes: u64, timeout: Duration) -> u64 {
-        if wait_until(timeout, || lock(&self.stats).bytes >= bytes) {
-            return self.bytes();
-        }
-        panic!(
-            "sink got fewer than {bytes} bytes in {timeout:?}: {:#?}",
-            self.stats()
-        );
+        let what = format!("got fewer than {count} frames");
+        self.wait_for(timeout, &what, |s| s.frames.len() >= count)
+            .frames
     }
 
     /// Polls until at least `count` errors were recorded (e.g. a rejected handshake).
     pub fn wait_for_errors(&self, count: usize, timeout: Duration) -> Vec<String> {
-        if wait_until(timeout, || lock(&self.stats).errors.len() >= count) {
-            return self.errors();
-        }
-        panic!(
-            "sink saw fewer than {count} errors in {timeout:?}: {:#?}",
-            self.stats()
-        );
+        let what = format!("saw fewer than {count} errors");
+        self.wait_for(timeout, &what, |s| s.errors.len() >= count)
+            .errors
+    }
+
+    /// Polls until `done` holds for the stats and returns them; panics after
+    /// `timeout` saying `what` happened instead, with the stats.
+    fn wait_for(
+        &self,
+        timeout: Duration,
+        what: &str,
+        done: impl Fn(&SinkStats) -> bool,
+    ) -> SinkStats {
+        let stats = poll(timeout, || {
+            let s = lock(&self.stats);
+            done(&s).then(|| s.clone())
+        });
+        stats.unwrap_or_else(|| panic!("sink {what} in {timeout:?}: {:#?}", self.stats()))
     }
 }
 

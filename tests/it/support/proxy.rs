@@ -19,12 +19,14 @@
 //! dropping the proxy ends every thread.
 
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
+
+use super::process::loopback_listener;
 
 /// How often blocked proxy threads look at the commands.
 pub const TICK: Duration = Duration::from_millis(20);
@@ -95,11 +97,8 @@ pub struct Proxy {
 impl Proxy {
     /// Listens on 127.0.0.1:0 and forwards to `upstream`.
     pub fn start(upstream: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind proxy");
+        let listener = loopback_listener();
         let addr = listener.local_addr().expect("proxy address");
-        listener
-            .set_nonblocking(true)
-            .expect("nonblocking proxy listener");
         let shared = Arc::new(Shared {
             upstream,
             mode: Mutex::new(Mode::Forward),
@@ -120,22 +119,13 @@ impl Proxy {
         }
     }
 
-    /// Where clients connect.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
+    /// Where clients connect: 127.0.0.1 and this port.
     pub fn port(&self) -> u16 {
         self.addr.port()
     }
 
     pub fn stats(&self) -> &ProxyStats {
         &self.shared.stats
-    }
-
-    /// Connections currently open through the proxy.
-    pub fn open_connections(&self) -> usize {
-        self.shared.pairs().len()
     }
 
     /// Resets (RST) every open connection on both sides; returns how many.

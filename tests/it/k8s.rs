@@ -1,9 +1,10 @@
 //! The Kubernetes manifests under `k8s/`, checked offline by
-//! `tests/k8s/check_manifests.py`: layout, rendering (kustomize or kubectl
-//! when installed, else the script's own renderer), the Kubernetes JSON
-//! schemas (PyPI's kubernetes-validate, strict), cross references, OpenShift
-//! restricted-v2, and every relay.toml through the real binary's
-//! `reaplog relay --check` with a throw-away PKI.
+//! `tests/it/k8s/check_manifests.py`: layout, rendering with `kubectl
+//! kustomize` (required: without kubectl on PATH the script stops with an
+//! error saying so, and the tests fail), the Kubernetes JSON schemas (PyPI's
+//! kubernetes-validate, strict), cross references, OpenShift restricted-v2,
+//! and every relay.toml through the real binary's `reaplog relay --check`
+//! with a throw-away PKI.
 //!
 //! Python: `REAPLOG_K8S_PYTHON`, else the interpreter of a
 //! `kubernetes-validate` found on PATH or in /opt/kubernetes-validate/bin,
@@ -15,9 +16,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-mod support;
-
-use support::certs::TestPki;
+use crate::support::certs::TestPki;
+use crate::support::reaplog_bin;
 
 /// The repository's `k8s/` directory.
 fn k8s_dir() -> PathBuf {
@@ -25,7 +25,7 @@ fn k8s_dir() -> PathBuf {
 }
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/k8s/check_manifests.py")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/k8s/check_manifests.py")
 }
 
 /// The interpreter of a script's `#!` line.
@@ -93,7 +93,7 @@ fn check(test: &str, dir: &Path, only: Option<&str>, pki: &TestPki) -> Option<Ou
     let out = cmd
         .arg(dir)
         .arg("--reaplog")
-        .arg(support::reaplog_bin())
+        .arg(reaplog_bin())
         .arg("--ca")
         .arg(&pki.ca)
         .arg("--cert")
@@ -138,8 +138,7 @@ fn copy_tree(from: &Path, to: &Path) {
 /// references resolve, and each relay.toml passes `reaplog relay --check`.
 #[test]
 fn manifests_render_validate_and_reference_what_exists() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let Some(out) = check(
         "manifests_render_validate_and_reference_what_exists",
         &k8s_dir(),

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_reaplog");
+use crate::support::reaplog_bin;
 
 /// `reaplog install DEST` leaves a read-only executable copy that runs.
 #[test]
@@ -10,7 +10,7 @@ fn install_copies_a_runnable_read_only_binary() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("reaplog");
-    let out = Command::new(BIN)
+    let out = Command::new(reaplog_bin())
         .arg("install")
         .arg(&dest)
         .output()
@@ -39,7 +39,7 @@ fn usage_errors_exit_2() {
         &["install", "-x"][..],
         &[][..],
     ] {
-        let out = Command::new(BIN)
+        let out = Command::new(reaplog_bin())
             .current_dir(dir.path())
             .args(args)
             .output()
@@ -56,7 +56,7 @@ fn usage_errors_exit_2() {
 #[test]
 fn install_help_prints_usage_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
+    let out = Command::new(reaplog_bin())
         .current_dir(dir.path())
         .args(["install", "--help"])
         .output()

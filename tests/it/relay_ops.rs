@@ -2,18 +2,17 @@
 //! `/readyz` that follows the receiver, and SIGHUP reloads (a new source is
 //! picked up; an invalid file is rejected and the running config stays).
 
-mod relay_support;
-mod support;
-
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use relay_support::{append, Relay};
-use support::certs::{TestPki, SERVER_NAME};
-use support::rsyslog::{Input, Options, Rsyslog};
+use crate::support::certs::SERVER_NAME;
+use crate::support::process::Proc;
+use crate::support::relay::{append, id_of, json_lines, relay_config, tls_output, Fixture, Relay};
+use crate::support::rsyslog::{Input, Options, Rsyslog};
+use crate::support::{free_port, wait_until};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -38,80 +37,44 @@ fn sample(body: &str, metric: &str, label: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-struct Setup {
-    tmp: tempfile::TempDir,
-    pki: TestPki,
-}
-
-impl Setup {
-    fn new() -> Setup {
-        let tmp = tempfile::tempdir().unwrap();
-        let pki_dir = tmp.path().join("pki");
-        fs::create_dir_all(&pki_dir).unwrap();
-        let pki = TestPki::new(&pki_dir);
-        Setup { tmp, pki }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.tmp.path().join(name)
-    }
-
-    /// A config with plain sources over the given glob patterns.
-    fn config(&self, port: u16, patterns: &[&str], metrics_port: Option<u16>) -> String {
-        let mut text = format!("state_dir = \"{}\"\n", self.path("state").display());
-        if let Some(p) = metrics_port {
-            text.push_str(&format!("[metrics]\nlisten = \"127.0.0.1:{p}\"\n"));
-        }
-        for pattern in patterns {
-            text.push_str(&format!(
+/// A config with plain sources over the given glob patterns.
+fn config_text(s: &Fixture, port: u16, patterns: &[&str], metrics_port: Option<u16>) -> String {
+    let metrics = metrics_port.map_or(String::new(), |p| {
+        format!("[metrics]\nlisten = \"127.0.0.1:{p}\"\n")
+    });
+    let sources: String = patterns
+        .iter()
+        .map(|pattern| {
+            format!(
                 "[[source]]\npaths = [\"{}\"]\napp_name = \"app\"\nformat = \"json\"\npoll_interval = \"100ms\"\n",
-                self.path(pattern).display()
-            ));
-        }
-        text.push_str("[output]\n");
-        text.push_str(&relay_support::tls_output(
-            port,
-            &self.pki.ca,
-            &self.pki,
-            Some(SERVER_NAME),
-        ));
-        text
-    }
-}
-
-fn lines(prefix: &str, range: std::ops::Range<usize>) -> String {
-    range
-        .map(|i| format!("{{\"severity\":\"INFO\",\"message\":\"id={prefix}-{i}\"}}\n"))
-        .collect()
-}
-
-fn signal(relay: &Relay, sig: i32) {
-    // SAFETY: kill(2) on the relay we started and have not reaped.
-    unsafe {
-        libc::kill(relay.pid() as i32, sig);
-    }
+                s.path(pattern).display()
+            )
+        })
+        .collect();
+    let output = tls_output(port, &s.pki.ca, &s.pki, Some(SERVER_NAME));
+    relay_config(&s.state, &metrics, &sources, &output)
 }
 
 /// `/metrics` counts exactly the lines read and sent; `/healthz` is 200;
 /// `/readyz` is 200 while connected and 503 once the receiver is gone.
 #[test]
 fn metrics_match_the_lines_sent_and_readyz_follows_the_receiver() {
-    let s = Setup::new();
+    let s = Fixture::new();
     let mut rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&s.pki));
-    let metrics_port = support::free_port();
+    let metrics_port = free_port();
     fs::create_dir_all(s.path("a")).unwrap();
-    append(&s.path("a/app.log"), &lines("a", 0..100));
+    append(&s.path("a/app.log"), &json_lines("a-", 0..100));
     let config = s.path("relay.toml");
     fs::write(
         &config,
-        s.config(rsyslog.port(), &["a/*.log"], Some(metrics_port)),
+        config_text(&s, rsyslog.port(), &["a/*.log"], Some(metrics_port)),
     )
     .unwrap();
-    let relay = Relay::start(support::reaplog_bin(), &config, &s.path("relay.stderr"));
+    let relay = Relay::start(&config, &s.stderr);
     rsyslog.wait_for(100, WAIT);
 
     let mut body = String::new();
-    let counted = support::wait_until(WAIT, || {
+    let counted = wait_until(WAIT, || {
         body = get(metrics_port, "/metrics")
             .map(|r| r.1)
             .unwrap_or_default();
@@ -142,7 +105,7 @@ fn metrics_match_the_lines_sent_and_readyz_follows_the_receiver() {
         Some(0.0),
         "{body}"
     );
-    assert!(support::wait_until(WAIT, || {
+    assert!(wait_until(WAIT, || {
         let b = get(metrics_port, "/metrics")
             .map(|r| r.1)
             .unwrap_or_default();
@@ -153,8 +116,8 @@ fn metrics_match_the_lines_sent_and_readyz_follows_the_receiver() {
     assert_eq!(get(metrics_port, "/readyz").map(|r| r.0), Some(200));
 
     rsyslog.stop();
-    append(&s.path("a/app.log"), &lines("a", 100..101));
-    let unready = support::wait_until(WAIT, || {
+    append(&s.path("a/app.log"), &json_lines("a-", 100..101));
+    let unready = wait_until(WAIT, || {
         get(metrics_port, "/readyz").map(|r| r.0) == Some(503)
     });
     assert!(
@@ -164,7 +127,7 @@ fn metrics_match_the_lines_sent_and_readyz_follows_the_receiver() {
     );
     assert_eq!(get(metrics_port, "/healthz").map(|r| r.0), Some(200));
     rsyslog.restart();
-    let ready = support::wait_until(WAIT, || {
+    let ready = wait_until(WAIT, || {
         get(metrics_port, "/readyz").map(|r| r.0) == Some(200)
     });
     assert!(ready, "/readyz did not recover\n{}", relay.log());
@@ -175,23 +138,23 @@ fn metrics_match_the_lines_sent_and_readyz_follows_the_receiver() {
 /// invalid file: an error naming it, and the running config goes on.
 #[test]
 fn sighup_reloads_a_changed_source_and_rejects_an_invalid_file() {
-    let s = Setup::new();
+    let s = Fixture::new();
     let rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&s.pki));
     fs::create_dir_all(s.path("a")).unwrap();
     fs::create_dir_all(s.path("b")).unwrap();
-    append(&s.path("a/app.log"), &lines("a", 0..20));
-    append(&s.path("b/other.log"), &lines("b", 0..20));
+    append(&s.path("a/app.log"), &json_lines("a-", 0..20));
+    append(&s.path("b/other.log"), &json_lines("b-", 0..20));
     let config = s.path("relay.toml");
-    fs::write(&config, s.config(rsyslog.port(), &["a/*.log"], None)).unwrap();
-    let relay = Relay::start(support::reaplog_bin(), &config, &s.path("relay.stderr"));
+    fs::write(&config, config_text(&s, rsyslog.port(), &["a/*.log"], None)).unwrap();
+    let relay = Relay::start(&config, &s.stderr);
     rsyslog.wait_for(20, WAIT);
 
     fs::write(
         &config,
-        s.config(rsyslog.port(), &["a/*.log", "b/*.log"], None),
+        config_text(&s, rsyslog.port(), &["a/*.log", "b/*.log"], None),
     )
     .unwrap();
-    signal(&relay, libc::SIGHUP);
+    relay.signal(libc::SIGHUP);
     let got = rsyslog.wait_for(40, WAIT);
     assert!(
         relay.log().contains("configuration reloaded"),
@@ -200,22 +163,19 @@ fn sighup_reloads_a_changed_source_and_rejects_an_invalid_file() {
     );
 
     fs::write(&config, "state_dir = \"/x\"\n[[source]]\nbogus_key = 1\n").unwrap();
-    signal(&relay, libc::SIGHUP);
-    let rejected = support::wait_until(WAIT, || relay.log().contains("new config rejected"));
+    relay.signal(libc::SIGHUP);
+    let rejected = wait_until(WAIT, || relay.log().contains("new config rejected"));
     assert!(rejected, "{}", relay.log());
     assert!(
         relay.log().contains("bogus_key") && relay.log().contains("relay.toml"),
         "{}",
         relay.log()
     );
-    append(&s.path("a/app.log"), &lines("a", 20..25));
-    append(&s.path("b/other.log"), &lines("b", 20..25));
+    append(&s.path("a/app.log"), &json_lines("a-", 20..25));
+    append(&s.path("b/other.log"), &json_lines("b-", 20..25));
     let got_after = rsyslog.wait_for(50, WAIT);
     assert!(got.len() <= got_after.len());
-    let mut ids: Vec<String> = got_after
-        .iter()
-        .filter_map(|r| relay_support::id_of(&r.msg))
-        .collect();
+    let mut ids: Vec<String> = got_after.iter().filter_map(|r| id_of(&r.msg)).collect();
     ids.sort();
     let before = ids.len();
     ids.dedup();
@@ -225,12 +185,8 @@ fn sighup_reloads_a_changed_source_and_rejects_an_invalid_file() {
 }
 
 /// CPU ticks (1/100 s) the process has used so far: utime + stime.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the parenthesised command name; utime and stime are 14 and 15.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+fn cpu_ticks(pid: i32) -> u64 {
+    Proc::read(pid).expect("the relay is running").cpu_ticks
 }
 
 /// An idle relay (connected, everything shipped) does not poll busily:
@@ -238,13 +194,13 @@ fn cpu_ticks(pid: u32) -> u64 {
 /// checkpoint thread that spun once idle used 80 % of one.)
 #[test]
 fn an_idle_relay_uses_almost_no_cpu() {
-    let s = Setup::new();
+    let s = Fixture::new();
     let rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&s.pki));
     fs::create_dir_all(s.path("a")).unwrap();
-    append(&s.path("a/app.log"), &lines("a", 0..10));
+    append(&s.path("a/app.log"), &json_lines("a-", 0..10));
     let config = s.path("relay.toml");
-    fs::write(&config, s.config(rsyslog.port(), &["a/*.log"], None)).unwrap();
-    let relay = Relay::start(support::reaplog_bin(), &config, &s.path("relay.stderr"));
+    fs::write(&config, config_text(&s, rsyslog.port(), &["a/*.log"], None)).unwrap();
+    let relay = Relay::start(&config, &s.stderr);
     rsyslog.wait_for(10, WAIT);
     // Past the first checkpoint interval, so the idle state is the steady one.
     std::thread::sleep(Duration::from_millis(1500));

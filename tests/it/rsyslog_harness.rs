@@ -1,18 +1,19 @@
-//! Proves the shared test harness (`tests/support`) against the real
+//! Proves the shared test harness (`crate::support`) against the real
 //! rsyslogd: every input variant receives exactly what a minimal client
 //! sent, wrong peers are rejected, and restart/pause behave as their
 //! fault-injection tests will need.
-
-mod support;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
-use support::certs::{TestPki, CLIENT_NAME, SERVER_NAME};
-use support::rsyslog::{Input, Options, Received, Rsyslog, TlsAuth, TlsDriver};
-use support::tls::{self, BlockingTls};
-use support::tls_sink::{take_frames, SinkMode, SinkOptions, TlsSink};
+use crate::support::certs::{TestPki, CLIENT_NAME, ELSEWHERE_NAME, SERVER_NAME};
+use crate::support::process::signal;
+use crate::support::relp;
+use crate::support::rsyslog::{Input, Options, Received, Rsyslog, TlsAuth, TlsDriver};
+use crate::support::tls::{self, BlockingTls};
+use crate::support::tls_sink::{take_frames, SinkMode, SinkOptions, TlsSink};
+use crate::support::wait_until;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -105,8 +106,7 @@ fn send_tls(mut tls: BlockingTls, bytes: &[u8]) {
 }
 
 fn assert_tls_input_receives(input: Input) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let rsyslog = Rsyslog::start(Options::new(input).pki(&pki));
     let samples = samples();
     send_tls(
@@ -117,6 +117,8 @@ fn assert_tls_input_receives(input: Input) {
     assert_eq!(got, expected(&samples), "{}", rsyslog.diagnostics());
 }
 
+/// The production input (imtcp, gtls, `x509/name`) records exactly the
+/// frames the permitted client sent.
 #[test]
 fn gtls_x509_name_input_receives_frames_from_the_permitted_client() {
     assert_tls_input_receives(Input::TlsX509Name {
@@ -124,16 +126,13 @@ fn gtls_x509_name_input_receives_frames_from_the_permitted_client() {
     });
 }
 
+/// The same over rsyslog's OpenSSL driver (`ossl`, `x509/name`).
 #[test]
 fn ossl_x509_name_input_receives_frames_from_the_permitted_client() {
-    assert_tls_input_receives(Input::Tls {
-        driver: TlsDriver::Ossl,
-        auth: TlsAuth::Name {
-            permitted_peer: CLIENT_NAME.into(),
-        },
-    });
+    assert_tls_input_receives(ossl_name());
 }
 
+/// gtls with `x509/certvalid` takes any client certificate from the CA.
 #[test]
 fn gtls_certvalid_input_receives_frames() {
     assert_tls_input_receives(Input::Tls {
@@ -142,6 +141,7 @@ fn gtls_certvalid_input_receives_frames() {
     });
 }
 
+/// Plain imtcp parses octet-counted frames into the same records.
 #[test]
 fn plain_tcp_input_receives_octet_counted_frames() {
     let rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
@@ -153,7 +153,7 @@ fn plain_tcp_input_receives_octet_counted_frames() {
     assert_eq!(got, expected(&samples), "{}", rsyslog.diagnostics());
 }
 
-/// Just enough RELP (librelp's wire format) to open a session, send
+/// Just enough of a RELP client (frames: [`relp`]) to open a session, send
 /// `syslog` commands, and close.
 struct RelpClient<S> {
     stream: S,
@@ -170,16 +170,11 @@ impl<S: Read + Write> RelpClient<S> {
         }
     }
 
-    /// `TXNR SP COMMAND SP DATALEN [SP DATA] LF`; returns the txnr used.
+    /// Sends one command frame; returns the txnr used.
     fn send(&mut self, command: &str, data: &[u8]) -> u64 {
         let txnr = self.next_txnr;
         self.next_txnr += 1;
-        let mut frame = format!("{txnr} {command} {}", data.len()).into_bytes();
-        if !data.is_empty() {
-            frame.push(b' ');
-            frame.extend_from_slice(data);
-        }
-        frame.push(b'\n');
+        let frame = relp::encode(txnr, command, data);
         self.stream.write_all(&frame).expect("write RELP frame");
         self.stream.flush().expect("flush");
         txnr
@@ -187,15 +182,17 @@ impl<S: Read + Write> RelpClient<S> {
 
     /// Reads one frame: (txnr, command, data).
     fn recv(&mut self) -> (u64, String, Vec<u8>) {
-        let txnr = self.token().parse().expect("numeric txnr");
-        let command = self.token();
-        let (len_text, ended) = self.token_or_lf();
-        let len: usize = len_text.parse().expect("numeric datalen");
-        let data = if ended { Vec::new() } else { self.take(len) };
-        if !ended {
-            assert_eq!(self.take(1), b"\n", "RELP trailer");
+        loop {
+            match relp::take_frame(&mut self.buf) {
+                Ok(Some(f)) => return (f.txnr, f.command, f.data),
+                Ok(None) => {}
+                Err(e) => panic!("{e}"),
+            }
+            let mut chunk = [0u8; 4096];
+            let read = self.stream.read(&mut chunk).expect("read RELP");
+            assert_ne!(read, 0, "RELP server closed the connection");
+            self.buf.extend_from_slice(&chunk[..read]);
         }
-        (txnr, command, data)
     }
 
     /// Sends `command` and asserts the `rsp` that answers it starts with "200".
@@ -206,33 +203,6 @@ impl<S: Read + Write> RelpClient<S> {
         assert_eq!((rsp_txnr, rsp.as_str()), (txnr, "rsp"), "{text}");
         assert!(text.starts_with("200"), "{command} refused: {text}");
         text
-    }
-
-    fn token(&mut self) -> String {
-        let (token, ended) = self.token_or_lf();
-        assert!(!ended, "RELP header ended early at {token:?}");
-        token
-    }
-
-    fn token_or_lf(&mut self) -> (String, bool) {
-        let mut token = Vec::new();
-        loop {
-            match self.take(1)[0] {
-                b' ' => return (String::from_utf8(token).expect("ASCII"), false),
-                b'\n' => return (String::from_utf8(token).expect("ASCII"), true),
-                b => token.push(b),
-            }
-        }
-    }
-
-    fn take(&mut self, n: usize) -> Vec<u8> {
-        while self.buf.len() < n {
-            let mut chunk = [0u8; 4096];
-            let read = self.stream.read(&mut chunk).expect("read RELP");
-            assert_ne!(read, 0, "RELP server closed the connection");
-            self.buf.extend_from_slice(&chunk[..read]);
-        }
-        self.buf.drain(..n).collect()
     }
 
     fn session(&mut self, samples: &[Sample]) {
@@ -253,6 +223,8 @@ impl<S: Read + Write> RelpClient<S> {
     }
 }
 
+/// imrelp answers `open`, each `syslog` and `close` with 200 and records the
+/// messages.
 #[test]
 fn relp_input_acknowledges_and_receives_syslog_commands() {
     let rsyslog = Rsyslog::start(Options::new(Input::Relp { tls: false }));
@@ -264,8 +236,7 @@ fn relp_input_acknowledges_and_receives_syslog_commands() {
 }
 
 fn assert_relp_tls_receives(opts: Options) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let rsyslog = Rsyslog::start(opts.pki(&pki));
     let samples = samples();
     let mut relp = RelpClient::new(mutual_client(&pki, rsyslog.addr()));
@@ -274,20 +245,22 @@ fn assert_relp_tls_receives(opts: Options) {
     assert_eq!(got, expected(&samples), "{}", rsyslog.diagnostics());
 }
 
+/// The same RELP session inside mutual TLS (librelp over GnuTLS).
 #[test]
 fn relp_tls_input_acknowledges_and_receives_syslog_commands() {
     assert_relp_tls_receives(Options::new(Input::Relp { tls: true }));
 }
 
+/// The same RELP session inside mutual TLS with librelp over OpenSSL.
 #[test]
 fn relp_tls_over_openssl_acknowledges_and_receives_syslog_commands() {
     assert_relp_tls_receives(Options::new(Input::Relp { tls: true }).relp_tls_lib(TlsDriver::Ossl));
 }
 
+/// gtls with `anon` takes a client that presents no certificate.
 #[test]
 fn gtls_anon_input_receives_frames_from_a_client_without_certificate() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let input = Input::Tls {
         driver: TlsDriver::Gtls,
         auth: TlsAuth::Anon,
@@ -351,15 +324,14 @@ fn assert_rejects(
     bad: fn(&TestPki) -> (&std::path::Path, &std::path::Path),
     needles: &[&str],
 ) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let input = opts.input.clone();
     let rsyslog = Rsyslog::start(opts.pki(&pki));
     let (cert, key) = bad(&pki);
     let outcome = send_as(&pki, &rsyslog, cert, key);
     // No needles: the session's end, seen by the client, is the only verdict.
     let logged = needles.is_empty()
-        || support::wait_until(WAIT, || {
+        || wait_until(WAIT, || {
             let diagnostics = rsyslog.diagnostics();
             needles.iter().any(|n| diagnostics.contains(n))
         });
@@ -390,6 +362,7 @@ fn intruder_client(pki: &TestPki) -> (&std::path::Path, &std::path::Path) {
     (&pki.intruder_cert, &pki.intruder_key)
 }
 
+/// imtcp over `ossl` with `x509/name` permitting [`CLIENT_NAME`].
 fn ossl_name() -> Input {
     Input::Tls {
         driver: TlsDriver::Ossl,
@@ -399,6 +372,8 @@ fn ossl_name() -> Input {
     }
 }
 
+/// gtls refuses a client certificate from another CA, says so, and records
+/// none of its messages.
 #[test]
 fn gtls_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
     assert_rejects(
@@ -408,6 +383,8 @@ fn gtls_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
     );
 }
 
+/// gtls refuses a client certificate from the right CA whose name is not the
+/// permitted peer.
 #[test]
 fn gtls_rejects_a_client_whose_name_is_not_permitted() {
     assert_rejects(
@@ -417,6 +394,8 @@ fn gtls_rejects_a_client_whose_name_is_not_permitted() {
     );
 }
 
+/// ossl refuses a client certificate from another CA and records none of its
+/// messages.
 #[test]
 fn ossl_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
     assert_rejects(
@@ -433,7 +412,7 @@ fn ossl_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
 /// session's first read (about one run in three here), the name is never
 /// checked: the session stays open with no diagnostic and its messages are
 /// logged. gtls and librelp (both libraries) check the name every time.
-/// Run it with `cargo test --test rsyslog_harness -- --ignored`.
+/// Run it with `cargo test --test it rsyslog_harness:: -- --ignored`.
 #[test]
 #[ignore = "rsyslog 8.2302 ossl: PermittedPeer not enforced when the handshake ends after accept"]
 fn ossl_rejects_a_client_whose_name_is_not_permitted() {
@@ -444,6 +423,7 @@ fn ossl_rejects_a_client_whose_name_is_not_permitted() {
     );
 }
 
+/// RELP over TLS (GnuTLS) refuses a client certificate from another CA.
 #[test]
 fn relp_tls_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
     assert_rejects(
@@ -453,6 +433,8 @@ fn relp_tls_rejects_a_client_cert_from_another_ca_and_logs_nothing() {
     );
 }
 
+/// RELP over TLS (GnuTLS) refuses a client whose name is not the permitted
+/// peer.
 #[test]
 fn relp_tls_rejects_a_client_whose_name_is_not_permitted() {
     assert_rejects(
@@ -462,10 +444,11 @@ fn relp_tls_rejects_a_client_whose_name_is_not_permitted() {
     );
 }
 
+/// A client trusting another CA fails the handshake (UnknownIssuer); with
+/// the right CA every name in the server certificate passes.
 #[test]
 fn client_trusting_another_ca_fails_the_handshake_with_rsyslog() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&pki));
     let identity = Some((pki.client_cert.as_path(), pki.client_key.as_path()));
     let wrong = tls::client_config(&pki.other_ca, identity);
@@ -486,6 +469,8 @@ fn send_plain(rsyslog: &Rsyslog, samples: &[Sample]) {
     sock.shutdown(Shutdown::Write).expect("shutdown");
 }
 
+/// `restart` brings up a new rsyslogd on the same port, and it receives
+/// again.
 #[test]
 fn restart_keeps_the_port_and_receives_again() {
     let mut rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
@@ -500,13 +485,15 @@ fn restart_keeps_the_port_and_receives_again() {
     assert_eq!(rsyslog.wait_for(2, WAIT), expected(&samples[..2]));
 }
 
+/// A paused (SIGSTOPed) rsyslogd records nothing until it is resumed, then
+/// what was sent.
 #[test]
 fn paused_rsyslog_delivers_nothing_until_resumed() {
     let mut rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
     rsyslog.pause();
     // The kernel completes the connection and buffers the bytes for the stopped process.
     send_plain(&rsyslog, &samples()[..1]);
-    let early = support::wait_until(Duration::from_millis(300), || {
+    let early = wait_until(Duration::from_millis(300), || {
         !rsyslog.messages().is_empty()
     });
     assert!(!early, "a stopped rsyslogd wrote {:?}", rsyslog.messages());
@@ -514,6 +501,7 @@ fn paused_rsyslog_delivers_nothing_until_resumed() {
     assert_eq!(rsyslog.wait_for(1, WAIT), expected(&samples()[..1]));
 }
 
+/// `stop` ends rsyslogd with exit 0 and nobody listens on its port any more.
 #[test]
 fn stop_ends_the_process_and_frees_the_port() {
     let mut rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
@@ -538,6 +526,7 @@ fn long_message(len: usize) -> Vec<Sample> {
     )]
 }
 
+/// rsyslog's default 8096-byte limit cuts a 9000-byte message.
 #[test]
 fn default_max_message_size_cuts_a_longer_message() {
     let rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
@@ -546,6 +535,7 @@ fn default_max_message_size_cuts_a_longer_message() {
     assert!(got[0].msg.len() < 9000, "cut at 8096 bytes of message");
 }
 
+/// A raised `maxMessageSize` keeps a 12000-byte message whole.
 #[test]
 fn raised_max_message_size_keeps_a_longer_message_whole() {
     let rsyslog = Rsyslog::start(Options::new(Input::PlainTcp).max_message_size(16 * 1024));
@@ -554,6 +544,8 @@ fn raised_max_message_size_keeps_a_longer_message_whole() {
     assert_eq!(rsyslog.wait_for(1, WAIT), expected(&long));
 }
 
+/// A TAB arrives as `#011` by default, and verbatim with escaping turned
+/// off.
 #[test]
 fn control_characters_are_escaped_unless_turned_off() {
     let tab = vec![sample(16, 6, "h", "a", "m", "-", "a\tb")];
@@ -565,6 +557,8 @@ fn control_characters_are_escaped_unless_turned_off() {
     assert_eq!(verbatim.wait_for(1, WAIT)[0].msg, "a\tb");
 }
 
+/// A fixed port that is taken makes `start` panic with the bind error from
+/// rsyslog's diagnostics.
 #[test]
 fn start_fails_loudly_when_its_fixed_port_is_taken() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -589,26 +583,28 @@ fn wires(samples: &[Sample]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The TLS sink keeps each frame of a mutual-TLS client and counts its clean
+/// close.
 #[test]
 fn tls_sink_collects_frames_from_a_mutual_tls_client() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let sink = TlsSink::start(SinkOptions::mutual(&pki));
     let samples = samples();
     send_tls(mutual_client(&pki, sink.addr()), &octet_counted(&samples));
     assert_eq!(sink.wait_for_frames(samples.len(), WAIT), wires(&samples));
     assert!(
-        support::wait_until(WAIT, || sink.stats().clean_closes == 1),
+        wait_until(WAIT, || sink.stats().clean_closes == 1),
         "{:?}",
         sink.stats()
     );
     assert!(sink.errors().is_empty(), "{:?}", sink.errors());
 }
 
+/// The TLS sink aborts the handshake of a client certificate from another CA
+/// and keeps nothing.
 #[test]
 fn tls_sink_rejects_a_client_cert_from_another_ca() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let sink = TlsSink::start(SinkOptions::mutual(&pki));
     let config = tls::client_config(
         &pki.ca,
@@ -628,10 +624,11 @@ fn tls_sink_rejects_a_client_cert_from_another_ca() {
     assert!(sink.frames().is_empty());
 }
 
+/// Without client authentication the TLS sink takes a client with no
+/// certificate.
 #[test]
 fn tls_sink_without_client_auth_accepts_an_anonymous_client() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let sink = TlsSink::start(SinkOptions::server_only(&pki));
     let config = tls::client_config(&pki.ca, None);
     let samples = samples();
@@ -642,22 +639,24 @@ fn tls_sink_without_client_auth_accepts_an_anonymous_client() {
     assert_eq!(sink.wait_for_frames(samples.len(), WAIT), wires(&samples));
 }
 
+/// In discard mode the TLS sink counts every byte and keeps no frame.
 #[test]
 fn tls_sink_in_discard_mode_counts_bytes_only() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let sink = TlsSink::start(SinkOptions::mutual(&pki).mode(SinkMode::Discard));
     let bytes = octet_counted(&samples());
     send_tls(mutual_client(&pki, sink.addr()), &bytes);
     let total = bytes.len() as u64;
     assert!(
-        support::wait_until(WAIT, || sink.bytes() == total),
+        wait_until(WAIT, || sink.bytes() == total),
         "{:?}",
         sink.stats()
     );
     assert!(sink.frames().is_empty());
 }
 
+/// `take_frames` takes whole frames, leaves a partial one for later, and
+/// rejects bad MSG-LENs.
 #[test]
 fn take_frames_keeps_partial_frames_for_later_and_rejects_bad_lengths() {
     let mut out = Vec::new();
@@ -684,6 +683,7 @@ fn take_frames_keeps_partial_frames_for_later_and_rejects_bad_lengths() {
     }
 }
 
+/// RELP over TLS (OpenSSL) refuses a client certificate from another CA.
 #[test]
 fn relp_tls_over_openssl_rejects_a_client_cert_from_another_ca() {
     let opts = Options::new(Input::Relp { tls: true }).relp_tls_lib(TlsDriver::Ossl);
@@ -694,12 +694,15 @@ fn relp_tls_over_openssl_rejects_a_client_cert_from_another_ca() {
     );
 }
 
+/// RELP over TLS (OpenSSL) refuses a client whose name is not the permitted
+/// peer.
 #[test]
 fn relp_tls_over_openssl_rejects_a_client_whose_name_is_not_permitted() {
     let opts = Options::new(Input::Relp { tls: true }).relp_tls_lib(TlsDriver::Ossl);
     assert_rejects(opts, intruder_client, &["no permited name found"]);
 }
 
+/// Dropping an `Rsyslog` ends and reaps its rsyslogd.
 #[test]
 fn dropping_the_harness_ends_rsyslogd() {
     let rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
@@ -710,25 +713,24 @@ fn dropping_the_harness_ends_rsyslogd() {
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
 }
 
+/// An rsyslogd killed behind the harness's back is reaped and reported, not
+/// signalled again.
 #[test]
 fn a_crashed_rsyslogd_is_reported_not_signalled() {
     let mut rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
     let pid = rsyslog.pid().expect("running");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("kill");
+    signal(pid as i32, libc::SIGKILL).expect("kill");
     assert!(!rsyslog.wait_ready(WAIT), "a killed rsyslogd is not ready");
     assert_eq!(rsyslog.pid(), None);
     let status = rsyslog.stop().expect("the crash's exit status");
     assert!(!status.success());
 }
 
+/// A TLS sink presenting a certificate from another CA is refused by a
+/// client trusting ours.
 #[test]
 fn tls_sink_from_another_ca_is_refused_by_a_client_trusting_ours() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let sink = TlsSink::start(SinkOptions::untrusted(&pki));
     let config = tls::client_config(&pki.ca, None);
     let Err(err) = tls::connect(sink.addr(), config, SERVER_NAME) else {
@@ -738,10 +740,11 @@ fn tls_sink_from_another_ca_is_refused_by_a_client_trusting_ours() {
     sink.wait_for_errors(1, WAIT);
 }
 
+/// A TLS sink whose certificate carries only another name is refused under
+/// our names, accepted under its own.
 #[test]
 fn tls_sink_with_the_wrong_name_is_refused_by_a_client_checking_names() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = TestPki::new(dir.path());
+    let (_dir, pki) = TestPki::temp();
     let sink = TlsSink::start(SinkOptions::wrong_name(&pki));
     for name in ["localhost", "127.0.0.1", SERVER_NAME] {
         let config = tls::client_config(&pki.ca, None);
@@ -754,9 +757,11 @@ fn tls_sink_with_the_wrong_name_is_refused_by_a_client_checking_names() {
         );
     }
     let config = tls::client_config(&pki.ca, None);
-    tls::connect(sink.addr(), config, support::certs::ELSEWHERE_NAME).expect("its own name passes");
+    tls::connect(sink.addr(), config, ELSEWHERE_NAME).expect("its own name passes");
 }
 
+/// `wait_quiet` returns the messages once nothing more arrived for the quiet
+/// period.
 #[test]
 fn wait_quiet_returns_once_nothing_more_arrives() {
     let rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));
@@ -766,6 +771,7 @@ fn wait_quiet_returns_once_nothing_more_arrives() {
     assert_eq!(rsyslog.wait_quiet(3, quiet, WAIT), expected(&samples));
 }
 
+/// TIMESTAMPs come back as sent: fraction digits and UTC offset kept.
 #[test]
 fn timestamps_come_back_as_sent_with_their_precision_and_offset() {
     let rsyslog = Rsyslog::start(Options::new(Input::PlainTcp));

@@ -3,14 +3,9 @@
 //! concerns PID 1 runs in both modes: PID 1 of a new PID namespace, and a
 //! plain process (subreaper).
 
-mod init_support;
-
-use init_support::scripts::{self, printer_cmd, python};
-use init_support::*;
-
-fn strs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
+use crate::support::init::scripts::{self, printer_cmd, python};
+use crate::support::init::{init_command, poll_proc, strs, Mode, Running, DEADLINE, MODES, PYTHON};
+use crate::support::process::{children_of, reaplog_bin, zombies_of, KillOnDrop};
 
 /// Runs init to completion; returns its exit code and stderr.
 fn exit_of(mode: Mode, opts: &[&str], cmd: &[&str]) -> (i32, Vec<String>) {
@@ -82,7 +77,7 @@ fn expect_exit_turns_listed_codes_into_zero() {
 fn works_under_the_name_tini_with_and_without_double_dash() {
     let dir = tempfile::tempdir().expect("tempdir");
     let tini = dir.path().join("tini");
-    std::os::unix::fs::symlink(REAPLOG, &tini).expect("symlink");
+    std::os::unix::fs::symlink(reaplog_bin(), &tini).expect("symlink");
     for args in [&["--", "sh", "-c", "exit 5"][..], &["sh", "-c", "exit 5"]] {
         let status = std::process::Command::new(&tini)
             .args(args)
@@ -250,7 +245,7 @@ fn becomes_subreaper_automatically_when_not_pid1() {
         run.expect_out("spawned 1");
         let init = run.init_pid();
         // The orphan comes to init (not to the host's init) and is reaped.
-        let reaped = poll(DEADLINE, || (children_of(init).len() == 1).then_some(()));
+        let reaped = poll_proc(DEADLINE, || (children_of(init).len() == 1).then_some(()));
         assert!(reaped.is_some(), "{opts:?}: orphan not reaped by init");
         let zombies = zombies_of(init);
         assert!(zombies.is_empty(), "{zombies:?}");

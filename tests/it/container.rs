@@ -19,7 +19,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-mod support;
+use crate::support::{reaplog_bin, wait_until};
 
 /// The tag the tests build; rebuilt (and so replaced) by every run.
 const IMAGE: &str = "localhost/reaplog:podman-test";
@@ -134,7 +134,7 @@ fn static_binary() -> Result<PathBuf, String> {
     let bin = match std::env::var_os("REAPLOG_STATIC_BIN") {
         Some(p) => PathBuf::from(p),
         None => {
-            let debug_bin = Path::new(support::reaplog_bin());
+            let debug_bin = Path::new(reaplog_bin());
             let target = debug_bin
                 .parent()
                 .and_then(Path::parent)
@@ -384,7 +384,7 @@ fn exits_128_plus_signal_when_the_child_is_killed() {
         .expect("podman run -d");
     let _cleanup = RemoveContainer(name.clone());
     assert!(started.status.success(), "{started:?}");
-    let ready = support::wait_until(Duration::from_secs(20), || {
+    let ready = wait_until(Duration::from_secs(20), || {
         podman(&["logs", &name])
             .output()
             .is_ok_and(|o| text(&o.stdout).contains("ready"))

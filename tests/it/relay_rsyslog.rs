@@ -4,84 +4,38 @@
 //! line arrives exactly once with the HOSTNAME, APP-NAME, MSGID, facility and
 //! severity the GitLab preset promises.
 
-mod relay_support;
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use relay_support::{append, id_of, Expected, Ledger, Relay};
-use support::certs::{TestPki, SERVER_NAME};
-use support::rsyslog::{Input, Options, Received, Rsyslog};
+use crate::support::certs::SERVER_NAME;
+use crate::support::relay::{
+    append, gitlab_source, id_of, relay_config, tls_output, Expected, Fixture, Ledger, Relay,
+};
+use crate::support::rsyslog::{Input, Options, Received, Rsyslog};
+use crate::support::wait_until;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The test tree, its relay config, and the PKI.
-struct Fixture {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-    state: PathBuf,
-    config: PathBuf,
-    stderr: PathBuf,
-    pki: TestPki,
+fn write_config(fx: &Fixture, port: u16, server_name: &str, ca: &Path) {
+    write_config_at(fx, &fx.config, &fx.state, "", port, server_name, ca);
 }
 
-impl Fixture {
-    fn new() -> Fixture {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let root = tmp.path().join("var-log-gitlab");
-        let state = tmp.path().join("state");
-        let pki_dir = tmp.path().join("pki");
-        fs::create_dir_all(&root).unwrap();
-        fs::create_dir_all(&pki_dir).unwrap();
-        let pki = TestPki::new(&pki_dir);
-        Fixture {
-            config: tmp.path().join("relay.toml"),
-            stderr: tmp.path().join("relay.stderr"),
-            root,
-            state,
-            pki,
-            _tmp: tmp,
-        }
-    }
-
-    fn write_config(&self, port: u16, server_name: &str, ca: &Path) {
-        self.write_config_at(&self.config, &self.state, "", port, server_name, ca);
-    }
-
-    /// A config at `path` with its own `state` dir and `extra` top-level keys.
-    fn write_config_at(
-        &self,
-        path: &Path,
-        state: &Path,
-        extra: &str,
-        port: u16,
-        server_name: &str,
-        ca: &Path,
-    ) {
-        let text = format!(
-            r#"
-{extra}
-state_dir = "{state}"
-partial_line_timeout = "5s"
-
-[[source]]
-preset = "gitlab"
-root = "{root}"
-per_pod_dirs = true
-watch = "auto"
-poll_interval = "100ms"
-
-[output]
-{output}"#,
-            state = state.display(),
-            root = self.root.display(),
-            output = relay_support::tls_output(port, ca, &self.pki, Some(server_name)),
-        );
-        fs::write(path, text).unwrap();
-    }
+/// A config at `path` with its own `state` dir and `extra` top-level keys.
+fn write_config_at(
+    fx: &Fixture,
+    path: &Path,
+    state: &Path,
+    extra: &str,
+    port: u16,
+    server_name: &str,
+    ca: &Path,
+) {
+    let top = format!("{extra}\npartial_line_timeout = \"5s\"\n");
+    let output = tls_output(port, ca, &fx.pki, Some(server_name));
+    let text = relay_config(state, &top, &gitlab_source(&fx.root), &output);
+    fs::write(path, text).unwrap();
 }
 
 /// A GitLab log file of one pod, and what its lines must look like at the receiver.
@@ -109,16 +63,51 @@ enum Kind {
     NginxAccess,
 }
 
+/// One kind of GitLab log file as the preset sees it: its path in the pod
+/// directory, APP-NAME, MSGID, facility and line format.
+type Spec = (&'static str, &'static str, &'static str, u8, Kind);
+
+const API_JSON: Spec = (
+    "api_json.log",
+    "gitlab-rails",
+    "api_json",
+    16,
+    Kind::RailsJson,
+);
+const PRODUCTION_JSON: Spec = (
+    "production_json.log",
+    "gitlab-rails",
+    "production_json",
+    16,
+    Kind::Lograge,
+);
+const APPLICATION_JSON: Spec = (
+    "application_json.log",
+    "gitlab-rails",
+    "application_json",
+    16,
+    Kind::RailsJson,
+);
+const SIDEKIQ: Spec = (
+    "sidekiq/current",
+    "gitlab-sidekiq",
+    "sidekiq",
+    17,
+    Kind::SvlogdSidekiq,
+);
+const GITALY: Spec = ("gitaly/current", "gitaly", "gitaly", 19, Kind::SvlogdGitaly);
+const NGINX_ACCESS: Spec = (
+    "nginx/gitlab_access.log",
+    "nginx",
+    "gitlab_access",
+    21,
+    Kind::NginxAccess,
+);
+
 impl LogFile {
-    fn new(
-        root: &Path,
-        rel: &str,
-        hostname: &'static str,
-        app_name: &'static str,
-        msgid: &'static str,
-        facility: u8,
-        kind: Kind,
-    ) -> LogFile {
+    /// The file `spec` of pod `hostname` (its directory under `root`).
+    fn new(root: &Path, hostname: &'static str, spec: Spec) -> LogFile {
+        let (rel, app_name, msgid, facility, kind) = spec;
         LogFile {
             path: root.join(hostname).join(rel),
             hostname,
@@ -288,7 +277,7 @@ fn assert_exactly_once(ledger: &Ledger, got: &[Received]) {
 
 fn wait_all(rsyslog: &Rsyslog, ledger: &Ledger, relay: &Relay) -> Vec<Received> {
     let want = ledger.lines.len();
-    if !support::wait_until(WAIT, || rsyslog.messages().len() >= want) {
+    if !wait_until(WAIT, || rsyslog.messages().len() >= want) {
         panic!(
             "rsyslog has {} of {want} messages\nrelay log:\n{}\nrsyslog:\n{}",
             rsyslog.messages().len(),
@@ -306,63 +295,15 @@ fn wait_all(rsyslog: &Rsyslog, ledger: &Ledger, relay: &Relay) -> Vec<Received> 
 fn ships_a_gitlab_tree_exactly_once_through_rotations_and_a_restart() {
     let fx = Fixture::new();
     let mut rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&fx.pki));
-    fx.write_config(rsyslog.port(), SERVER_NAME, &fx.pki.ca);
+    write_config(&fx, rsyslog.port(), SERVER_NAME, &fx.pki.ca);
     let mut ledger = Ledger::default();
     let root = fx.root.clone();
-    let mut api = LogFile::new(
-        &root,
-        "api_json.log",
-        "web-0",
-        "gitlab-rails",
-        "api_json",
-        16,
-        Kind::RailsJson,
-    );
-    let mut prod = LogFile::new(
-        &root,
-        "production_json.log",
-        "web-0",
-        "gitlab-rails",
-        "production_json",
-        16,
-        Kind::Lograge,
-    );
-    let mut app = LogFile::new(
-        &root,
-        "application_json.log",
-        "web-0",
-        "gitlab-rails",
-        "application_json",
-        16,
-        Kind::RailsJson,
-    );
-    let mut sidekiq = LogFile::new(
-        &root,
-        "sidekiq/current",
-        "sidekiq-0",
-        "gitlab-sidekiq",
-        "sidekiq",
-        17,
-        Kind::SvlogdSidekiq,
-    );
-    let mut gitaly = LogFile::new(
-        &root,
-        "gitaly/current",
-        "gitaly-0",
-        "gitaly",
-        "gitaly",
-        19,
-        Kind::SvlogdGitaly,
-    );
-    let mut nginx = LogFile::new(
-        &root,
-        "nginx/gitlab_access.log",
-        "nginx-0",
-        "nginx",
-        "gitlab_access",
-        21,
-        Kind::NginxAccess,
-    );
+    let mut api = LogFile::new(&root, "web-0", API_JSON);
+    let mut prod = LogFile::new(&root, "web-0", PRODUCTION_JSON);
+    let mut app = LogFile::new(&root, "web-0", APPLICATION_JSON);
+    let mut sidekiq = LogFile::new(&root, "sidekiq-0", SIDEKIQ);
+    let mut gitaly = LogFile::new(&root, "gitaly-0", GITALY);
+    let mut nginx = LogFile::new(&root, "nginx-0", NGINX_ACCESS);
 
     // Phase 1: existing files, long and multi-byte lines, a line split across writes.
     for f in [
@@ -378,7 +319,7 @@ fn ships_a_gitlab_tree_exactly_once_through_rotations_and_a_restart() {
     api.write_with(&mut ledger, &"x".repeat(20_000), true);
     api.write_with(&mut ledger, "zoë ünïcödé 日本語 🚀 Ελληνικά", false);
     sidekiq.write_with(&mut ledger, &"é".repeat(6_000), true);
-    let mut relay = Relay::start(support::reaplog_bin(), &fx.config, &fx.stderr);
+    let mut relay = fx.start_relay();
     let got = wait_all(&rsyslog, &ledger, &relay);
     assert_exactly_once(&ledger, &got);
     // A line written in two pieces arrives as one.
@@ -429,15 +370,7 @@ fn ships_a_gitlab_tree_exactly_once_through_rotations_and_a_restart() {
     app.write(&mut ledger, 20);
     fs::remove_file(&app.path).unwrap();
     // a new pod appears
-    let mut web1 = LogFile::new(
-        &root,
-        "api_json.log",
-        "web-1",
-        "gitlab-rails",
-        "api_json",
-        16,
-        Kind::RailsJson,
-    );
+    let mut web1 = LogFile::new(&root, "web-1", API_JSON);
     web1.write(&mut ledger, 15);
     let got = wait_all(&rsyslog, &ledger, &relay);
     assert_exactly_once(&ledger, &got);
@@ -463,7 +396,7 @@ fn ships_a_gitlab_tree_exactly_once_through_rotations_and_a_restart() {
     ] {
         f.write(&mut ledger, 25);
     }
-    let mut relay = Relay::start(support::reaplog_bin(), &fx.config, &fx.stderr);
+    let mut relay = fx.start_relay();
     let got = wait_all(&rsyslog, &ledger, &relay);
     // Quiet for a moment: nothing more may arrive (no duplicate after the restart).
     std::thread::sleep(Duration::from_millis(500));
@@ -489,40 +422,16 @@ fn ships_a_gitlab_tree_exactly_once_through_rotations_and_a_restart() {
 fn finishes_files_rotated_while_the_relay_was_down() {
     let fx = Fixture::new();
     let mut rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&fx.pki));
-    fx.write_config(rsyslog.port(), SERVER_NAME, &fx.pki.ca);
+    write_config(&fx, rsyslog.port(), SERVER_NAME, &fx.pki.ca);
     let mut ledger = Ledger::default();
     let root = fx.root.clone();
-    let mut api = LogFile::new(
-        &root,
-        "api_json.log",
-        "web-0",
-        "gitlab-rails",
-        "api_json",
-        16,
-        Kind::RailsJson,
-    );
-    let mut prod = LogFile::new(
-        &root,
-        "production_json.log",
-        "web-0",
-        "gitlab-rails",
-        "production_json",
-        16,
-        Kind::Lograge,
-    );
-    let mut sidekiq = LogFile::new(
-        &root,
-        "sidekiq/current",
-        "sidekiq-0",
-        "gitlab-sidekiq",
-        "sidekiq",
-        17,
-        Kind::SvlogdSidekiq,
-    );
+    let mut api = LogFile::new(&root, "web-0", API_JSON);
+    let mut prod = LogFile::new(&root, "web-0", PRODUCTION_JSON);
+    let mut sidekiq = LogFile::new(&root, "sidekiq-0", SIDEKIQ);
     for f in [&mut api, &mut prod, &mut sidekiq] {
         f.write(&mut ledger, 20);
     }
-    let mut relay = Relay::start(support::reaplog_bin(), &fx.config, &fx.stderr);
+    let mut relay = fx.start_relay();
     wait_all(&rsyslog, &ledger, &relay);
     let status = relay
         .stop(Duration::from_secs(20))
@@ -549,7 +458,7 @@ fn finishes_files_rotated_while_the_relay_was_down() {
         f.write(&mut ledger, 10);
     }
 
-    let mut relay = Relay::start(support::reaplog_bin(), &fx.config, &fx.stderr);
+    let mut relay = fx.start_relay();
     let got = wait_all(&rsyslog, &ledger, &relay);
     assert_exactly_once(&ledger, &got);
     assert!(
@@ -580,23 +489,16 @@ fn two_shards_ship_every_line_exactly_once() {
         "web-0", "web-1", "web-2", "web-3", "web-4", "web-5", "web-6", "web-7",
     ];
     for pod in PODS {
-        let mut f = LogFile::new(
-            &fx.root,
-            "api_json.log",
-            pod,
-            "gitlab-rails",
-            "api_json",
-            16,
-            Kind::RailsJson,
-        );
+        let mut f = LogFile::new(&fx.root, pod, API_JSON);
         f.write(&mut ledger, 30);
     }
-    let dir = fx.config.parent().unwrap().to_owned();
+    let dir = fx.dir();
     let mut relays = Vec::new();
     for (i, shard) in ["0/2", "relay-1/2"].iter().enumerate() {
         let config = dir.join(format!("relay-{i}.toml"));
         let state = dir.join(format!("state-{i}"));
-        fx.write_config_at(
+        write_config_at(
+            &fx,
             &config,
             &state,
             &format!("shard = \"{shard}\""),
@@ -605,7 +507,6 @@ fn two_shards_ship_every_line_exactly_once() {
             &fx.pki.ca,
         );
         relays.push(Relay::start(
-            support::reaplog_bin(),
             &config,
             &dir.join(format!("relay-{i}.stderr")),
         ));
@@ -638,7 +539,7 @@ fn two_shards_ship_every_line_exactly_once() {
 fn copytruncate_right_after_a_write_loses_nothing() {
     let fx = Fixture::new();
     let mut rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&fx.pki));
-    fx.write_config(rsyslog.port(), SERVER_NAME, &fx.pki.ca);
+    write_config(&fx, rsyslog.port(), SERVER_NAME, &fx.pki.ca);
     // Polling only, and slowly: each write + copytruncate below happens
     // between two polls, so the relay must take the lines from the copy.
     let text = fs::read_to_string(&fx.config).unwrap();
@@ -650,17 +551,9 @@ fn copytruncate_right_after_a_write_loses_nothing() {
     .unwrap();
     let mut ledger = Ledger::default();
     let root = fx.root.clone();
-    let mut prod = LogFile::new(
-        &root,
-        "production_json.log",
-        "web-0",
-        "gitlab-rails",
-        "production_json",
-        16,
-        Kind::Lograge,
-    );
+    let mut prod = LogFile::new(&root, "web-0", PRODUCTION_JSON);
     prod.write(&mut ledger, 10);
-    let mut relay = Relay::start(support::reaplog_bin(), &fx.config, &fx.stderr);
+    let mut relay = fx.start_relay();
     wait_all(&rsyslog, &ledger, &relay);
     // One rotation per round, as logrotate does (rotations faster than the
     // relay polls would leave intermediate copies nobody reads).

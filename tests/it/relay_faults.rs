@@ -1,16 +1,13 @@
 //! Fault tests (issue 4), with the real binary against a real rsyslog: every
 //! line written carries a unique id (`id=<file>-<seq>`), the receiver's
 //! output is counted by id, and each test reports sent / lost / duplicates
-//! (`cargo test --test relay_faults -- --nocapture` shows the figures) and
+//! (`cargo test --test it relay_faults:: -- --nocapture` shows the figures) and
 //! asserts that nothing was lost.
 //!
 //! The short versions run in CI; `benches/fault-soak.sh` runs the same tests
 //! with the issue's full counts through `REAPLOG_FAULT_*` variables (see
 //! README.faults.md). Every random schedule prints its seed;
 //! `REAPLOG_FAULT_SEED` replays it.
-
-mod relay_support;
-mod support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -21,132 +18,73 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use relay_support::{env_or, NumberedFile, ReceivedIds, Relay, Rng, Rotation, Tally};
-use support::certs::TestPki;
-use support::proxy::Proxy;
-use support::rsyslog::{Input, Options, Rsyslog};
+use crate::support::process::poll_every;
+use crate::support::proxy::Proxy;
+use crate::support::relay::{
+    append, count_lines, env_or, gitlab_source, relay_config, relp_output, tls_output, Fixture,
+    NumberedFile, ReceivedIds, Relay, Rng, Rotation, Tally,
+};
+use crate::support::rsyslog::{Input, Options, Received, Rsyslog};
+use crate::support::{wait_until, wait_until_every};
 
 /// The uid/gid the permission tests run the relay as (root reads anything).
 const NOBODY: u32 = 65534;
 
-/// A temp tree: pod directories under `root`, the state dir, the PKI, the
-/// relay's config and stderr.
-struct Rig {
-    tmp: tempfile::TempDir,
-    root: PathBuf,
-    state: PathBuf,
-    pki: TestPki,
-    config: PathBuf,
-    stderr: PathBuf,
+/// The fixture with its state dir created (the permission tests chown it,
+/// the full-disk test mounts a tmpfs on it).
+fn fixture() -> Fixture {
+    let fx = Fixture::new();
+    fs::create_dir_all(&fx.state).unwrap();
+    fx
 }
 
-impl Rig {
-    fn new() -> Rig {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let root = tmp.path().join("logs");
-        let state = tmp.path().join("state");
-        let pki_dir = tmp.path().join("pki");
-        fs::create_dir_all(&root).unwrap();
-        fs::create_dir_all(&state).unwrap();
-        fs::create_dir_all(&pki_dir).unwrap();
-        let pki = TestPki::new(&pki_dir);
-        Rig {
-            config: tmp.path().join("relay.toml"),
-            stderr: tmp.path().join("relay.stderr"),
-            root,
-            state,
-            pki,
-            tmp,
-        }
+/// The relay's config with this `[output]` table body.
+fn write_config(fx: &Fixture, output: &str) {
+    let top = "partial_line_timeout = \"1s\"\nshutdown_timeout = \"5s\"\n";
+    fx.write_config(&relay_config(
+        &fx.state,
+        top,
+        &gitlab_source(&fx.root),
+        output,
+    ));
+}
+
+/// RFC 5425 to 127.0.0.1:`port` (rsyslog or the proxy in front of it),
+/// verifying the server as `localhost` (a SAN of the test certificate).
+fn tls_to(fx: &Fixture, port: u16) -> String {
+    tls_output(port, &fx.pki.ca, &fx.pki, Some("localhost"))
+}
+
+/// [`tls_to`] whose resend window confirms batches after 1 s instead of
+/// 10: for tests that watch the checkpoint being written.
+fn tls_confirming_fast(fx: &Fixture, port: u16) -> String {
+    format!("{}resend_window_time = \"1s\"\n", tls_to(fx, port))
+}
+
+/// RELP over TLS to 127.0.0.1:`port`.
+fn relp_to(fx: &Fixture, port: u16) -> String {
+    relp_output(port, Some(&fx.pki), Some("localhost"))
+}
+
+/// Lets `nobody` read the tree, the PKI and the config, and own the
+/// state dir: for tests whose permissions must bite.
+fn open_to_nobody(fx: &Fixture) {
+    for dir in [fx.dir(), &fx.root, &fx.pki.dir] {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
     }
-
-    /// A numbered file at `root/rel`.
-    fn file(&self, rel: &str, tag: &str, line_len: usize) -> NumberedFile {
-        NumberedFile::new(self.root.join(rel), tag, line_len)
+    for f in [
+        &fx.pki.ca,
+        &fx.pki.client_cert,
+        &fx.pki.client_key,
+        &fx.config,
+    ] {
+        fs::set_permissions(f, fs::Permissions::from_mode(0o644)).unwrap();
     }
+    chown(&fx.state, NOBODY);
+}
 
-    /// The relay's config with this `[output]` table body.
-    fn write_config(&self, output: &str) {
-        let text = format!(
-            r#"state_dir = "{state}"
-partial_line_timeout = "1s"
-shutdown_timeout = "5s"
-
-[[source]]
-preset = "gitlab"
-root = "{root}"
-per_pod_dirs = true
-poll_interval = "100ms"
-
-[output]
-{output}
-"#,
-            state = self.state.display(),
-            root = self.root.display(),
-        );
-        fs::write(&self.config, text).unwrap();
-    }
-
-    /// RFC 5425 to 127.0.0.1:`port` (rsyslog or the proxy in front of it),
-    /// verifying the server as `localhost` (a SAN of the test certificate).
-    fn tls_output(&self, port: u16) -> String {
-        relay_support::tls_output(port, &self.pki.ca, &self.pki, Some("localhost"))
-            .trim_end()
-            .to_owned()
-    }
-
-    /// [`Rig::tls_output`] whose resend window confirms batches after 1 s
-    /// instead of 10: for tests that watch the checkpoint being written.
-    fn tls_output_confirming_fast(&self, port: u16) -> String {
-        format!("{}\nresend_window_time = \"1s\"", self.tls_output(port))
-    }
-
-    /// RELP over TLS to 127.0.0.1:`port`.
-    fn relp_output(&self, port: u16) -> String {
-        format!(
-            r#"type = "relp"
-address = "127.0.0.1:{port}"
-tls = true
-ca_file = "{ca}"
-cert_file = "{cert}"
-key_file = "{key}"
-server_name = "localhost""#,
-            ca = self.pki.ca.display(),
-            cert = self.pki.client_cert.display(),
-            key = self.pki.client_key.display(),
-        )
-    }
-
-    fn start_relay(&self) -> Relay {
-        Relay::start(support::reaplog_bin(), &self.config, &self.stderr)
-    }
-
-    /// Lets `nobody` read the tree, the PKI and the config, and own the
-    /// state dir: for tests whose permissions must bite.
-    fn open_to_nobody(&self) {
-        for dir in [self.tmp.path(), &self.root, &self.pki.dir] {
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        for f in [
-            &self.pki.ca,
-            &self.pki.client_cert,
-            &self.pki.client_key,
-            &self.config,
-        ] {
-            fs::set_permissions(f, fs::Permissions::from_mode(0o644)).unwrap();
-        }
-        chown(&self.state, NOBODY);
-    }
-
-    fn start_relay_as_nobody(&self) -> Relay {
-        Relay::start_as(
-            support::reaplog_bin(),
-            &self.config,
-            &self.stderr,
-            NOBODY,
-            NOBODY,
-        )
-    }
+fn start_relay_as_nobody(fx: &Fixture) -> Relay {
+    Relay::start_as(&fx.config, &fx.stderr, NOBODY, NOBODY)
 }
 
 fn chown(path: &Path, id: u32) {
@@ -156,36 +94,27 @@ fn chown(path: &Path, id: u32) {
 
 /// Waits until every id of `files` has arrived, or until nothing new arrived
 /// for `stall` (lost lines never come), or `timeout`. Returns the tally.
-fn settle(
-    out: &Path,
-    got: &mut ReceivedIds,
-    files: &[&NumberedFile],
-    timeout: Duration,
-    stall: Duration,
-) -> Tally {
+fn settle(out: &Path, files: &[&NumberedFile], timeout: Duration, stall: Duration) -> Tally {
+    let mut got = ReceivedIds::default();
     let ids: Vec<String> = files.iter().flat_map(|f| f.ids()).collect();
-    let deadline = Instant::now() + timeout;
     let (mut last, mut since) = (u64::MAX, Instant::now());
-    loop {
+    poll_every(timeout, Duration::from_millis(200), || {
         got.refresh(out);
         if got.has_all(ids.iter().map(String::as_str)) {
-            break;
+            return Some(());
         }
         if got.records != last {
             (last, since) = (got.records, Instant::now());
         }
-        if since.elapsed() >= stall || Instant::now() >= deadline {
-            break;
-        }
-        thread::sleep(Duration::from_millis(200));
-    }
+        (since.elapsed() >= stall).then_some(())
+    });
     // Late copies (a resent batch) land right behind the originals.
-    support::wait_until_every(Duration::from_secs(30), Duration::from_millis(300), || {
+    wait_until_every(Duration::from_secs(30), Duration::from_millis(300), || {
         let before = got.records;
         thread::sleep(Duration::from_millis(700));
         got.refresh(out).records == before
     });
-    Tally::of(ids, got)
+    Tally::of(ids, &got)
 }
 
 /// Fails with the first lost ids, the generation (rotation) they were
@@ -315,6 +244,21 @@ struct WriterPlan {
     timeline: Timeline,
 }
 
+impl WriterPlan {
+    /// Bursts of up to 20 lines every 5 ms to `files` files, never rotated.
+    fn steady(files: usize, receiver_out: PathBuf) -> WriterPlan {
+        WriterPlan {
+            rotations: vec![None; files],
+            rotate_every: 0,
+            min_generation: Duration::ZERO,
+            burst: 20,
+            pace: Duration::from_millis(5),
+            receiver_out,
+            timeline: Timeline::new(),
+        }
+    }
+}
+
 impl Writer {
     fn start(files: Vec<NumberedFile>, plan: WriterPlan, mut rng: Rng) -> Writer {
         let files = Arc::new(Mutex::new(files));
@@ -340,7 +284,7 @@ impl Writer {
                         born[i] = Instant::now();
                         if how == Rotation::CopyTruncate {
                             let ids: Vec<String> = file.ids().collect();
-                            let shipped = support::wait_until_every(Duration::from_secs(60), Duration::from_millis(50), || {
+                            let shipped = wait_until_every(Duration::from_secs(60), Duration::from_millis(50), || {
                                 got.refresh(&plan.receiver_out)
                                     .has_all(ids.iter().map(String::as_str))
                             });
@@ -395,13 +339,6 @@ impl Writer {
     }
 }
 
-/// Waits until at least `more` records beyond `from` have arrived.
-fn wait_progress(rsyslog: &Rsyslog, from: usize, more: usize, timeout: Duration) -> bool {
-    support::wait_until_every(timeout, Duration::from_millis(50), || {
-        rsyslog.count() >= from + more
-    })
-}
-
 // ---------------------------------------------------------------------------
 // 1. kill -9 the relay at random moments while files rotate.
 
@@ -416,9 +353,9 @@ fn relay_killed_at_random_moments_during_rotations_loses_no_line() {
     let kills = env_or("REAPLOG_FAULT_ROUNDS", 5);
     let min_lines = env_or("REAPLOG_FAULT_LINES", 4_000);
     let mut rng = Rng::from_env(test);
-    let rig = Rig::new();
+    let rig = fixture();
     let rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&rig.pki));
-    rig.write_config(&rig.tls_output(rsyslog.port()));
+    write_config(&rig, &tls_to(&rig, rsyslog.port()));
     let files = vec![
         rig.file("web-0/api_json.log", "a", 220),
         rig.file("sidekiq-0/sidekiq/current", "s", 300),
@@ -458,16 +395,14 @@ fn relay_killed_at_random_moments_during_rotations_loses_no_line() {
             at_kill[k as usize].1
         );
     }
-    support::wait_until_every(Duration::from_secs(120), Duration::from_millis(100), || {
+    wait_until_every(Duration::from_secs(120), Duration::from_millis(100), || {
         writer.written() >= min_lines
     });
     let elapsed = started.elapsed();
     let (files, notes) = writer.finish();
     let refs: Vec<&NumberedFile> = files.iter().collect();
-    let mut got = ReceivedIds::default();
     let tally = settle(
         &rsyslog.output_path(),
-        &mut got,
         &refs,
         Duration::from_secs(120),
         Duration::from_secs(15),
@@ -518,32 +453,28 @@ fn relay_killed_at_random_moments_during_rotations_loses_no_line() {
 
 /// Restarts rsyslog (SIGTERM, start on the same port) several times while
 /// lines flow; the relay reconnects and every line arrives.
-fn receiver_restarts_lose_nothing(test: &str, input: Input, output: impl Fn(&Rig, u16) -> String) {
+fn receiver_restarts_lose_nothing(
+    test: &str,
+    input: Input,
+    output: impl Fn(&Fixture, u16) -> String,
+) {
     let restarts = env_or("REAPLOG_FAULT_RESTARTS", 3);
     let mut rng = Rng::from_env(test);
-    let rig = Rig::new();
+    let rig = fixture();
     let mut rsyslog = Rsyslog::start(Options::new(input).pki(&rig.pki));
-    rig.write_config(&output(&rig, rsyslog.port()));
+    write_config(&rig, &output(&rig, rsyslog.port()));
     let files = vec![
         rig.file("web-0/api_json.log", "a", 250),
         rig.file("gitaly-0/gitaly/current", "g", 400),
     ];
-    let plan = WriterPlan {
-        rotations: vec![None, None],
-        rotate_every: 0,
-        min_generation: Duration::ZERO,
-        burst: 20,
-        pace: Duration::from_millis(5),
-        receiver_out: rsyslog.output_path(),
-        timeline: Timeline::new(),
-    };
+    let plan = WriterPlan::steady(files.len(), rsyslog.output_path());
     let mut relay = rig.start_relay();
     let writer = Writer::start(files, plan, Rng::new(rng.next_u64()));
     for r in 0..restarts {
         let from = rsyslog.count();
         let more = rng.range(200, 2_000) as usize;
         assert!(
-            wait_progress(&rsyslog, from, more, Duration::from_secs(30)),
+            rsyslog.wait_count(from + more, Duration::from_secs(30)),
             "{test}: no progress before restart {r}\n{}\n{}",
             relay.log(),
             rsyslog.diagnostics()
@@ -557,16 +488,14 @@ fn receiver_restarts_lose_nothing(test: &str, input: Input, output: impl Fn(&Rig
     }
     let from = rsyslog.count();
     assert!(
-        wait_progress(&rsyslog, from, 500, Duration::from_secs(30)),
+        rsyslog.wait_count(from + 500, Duration::from_secs(30)),
         "{test}: no progress after the last restart\n{}",
         relay.log()
     );
     let (files, _) = writer.finish();
     let refs: Vec<&NumberedFile> = files.iter().collect();
-    let mut got = ReceivedIds::default();
     let tally = settle(
         &rsyslog.output_path(),
-        &mut got,
         &refs,
         Duration::from_secs(60),
         Duration::from_secs(10),
@@ -583,7 +512,7 @@ fn receiver_restarts_lose_nothing(test: &str, input: Input, output: impl Fn(&Rig
 /// 3–15 lines per run.
 #[test]
 fn tls_receiver_restarted_mid_stream_loses_no_line() {
-    receiver_restarts_lose_nothing("restart-tls", Input::tls(), Rig::tls_output);
+    receiver_restarts_lose_nothing("restart-tls", Input::tls(), tls_to);
 }
 
 /// The resend window keeps where its lines are, not their frames: lines
@@ -594,15 +523,15 @@ fn tls_receiver_restarted_mid_stream_loses_no_line() {
 #[test]
 fn window_resends_lines_of_a_rotated_and_deleted_file_as_first_sent() {
     const LINES: usize = 300;
-    let rig = Rig::new();
+    let rig = fixture();
     let mut rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&rig.pki));
-    rig.write_config(&rig.tls_output(rsyslog.port()));
+    write_config(&rig, &tls_to(&rig, rsyslog.port()));
     let path = rig.root.join("web-0/production.log");
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(&path, "").unwrap();
     let mut relay = rig.start_relay();
     assert!(
-        support::wait_until(Duration::from_secs(10), || relay.log().contains("tailing")),
+        wait_until(Duration::from_secs(10), || relay.log().contains("tailing")),
         "the relay never tailed {}:\n{}",
         path.display(),
         relay.log()
@@ -610,7 +539,7 @@ fn window_resends_lines_of_a_rotated_and_deleted_file_as_first_sent() {
     let text: String = (0..LINES)
         .map(|i| format!("plain line {i:04} with no time of its own\n"))
         .collect();
-    relay_support::append(&path, &text);
+    append(&path, &text);
     let first = rsyslog.wait_for(LINES, Duration::from_secs(30));
     assert_eq!(first.len(), LINES, "first delivery\n{}", relay.log());
     // Well inside the window's 10 s: nothing is confirmed yet.
@@ -625,8 +554,7 @@ fn window_resends_lines_of_a_rotated_and_deleted_file_as_first_sent() {
     relay.stop(Duration::from_secs(10));
     let log = relay.log();
     assert_eq!(all.len(), 2 * LINES, "the window was not sent again\n{log}");
-    let mut copies: std::collections::BTreeMap<&str, Vec<&support::rsyslog::Received>> =
-        Default::default();
+    let mut copies: std::collections::BTreeMap<&str, Vec<&Received>> = Default::default();
     for m in &all {
         copies.entry(m.msg.as_str()).or_default().push(m);
     }
@@ -636,7 +564,7 @@ fn window_resends_lines_of_a_rotated_and_deleted_file_as_first_sent() {
         assert_eq!(got[0], got[1], "the resent copy differs from the first");
     }
     assert_eq!(
-        relay_support::count_lines(&log, &["cannot send these lines again"]),
+        count_lines(&log, &["cannot send these lines again"]),
         0,
         "{log}"
     );
@@ -646,7 +574,7 @@ fn window_resends_lines_of_a_rotated_and_deleted_file_as_first_sent() {
 /// message.
 #[test]
 fn relp_receiver_restarted_mid_stream_loses_no_line() {
-    receiver_restarts_lose_nothing("restart-relp", Input::Relp { tls: true }, Rig::relp_output);
+    receiver_restarts_lose_nothing("restart-relp", Input::Relp { tls: true }, relp_to);
 }
 
 // ---------------------------------------------------------------------------
@@ -662,9 +590,9 @@ fn stalled_receiver_under_a_large_backlog_keeps_relay_memory_bounded() {
     let test = "stall";
     let stall = Duration::from_secs(env_or("REAPLOG_FAULT_STALL_SECS", 10));
     let backlog_mb = env_or("REAPLOG_FAULT_BACKLOG_MB", 20);
-    let rig = Rig::new();
+    let rig = fixture();
     let mut rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&rig.pki));
-    rig.write_config(&rig.tls_output(rsyslog.port()));
+    write_config(&rig, &tls_to(&rig, rsyslog.port()));
     let mut files = vec![
         rig.file("web-0/api_json.log", "a", 1_000),
         rig.file("web-0/production_json.log", "p", 1_000),
@@ -703,10 +631,8 @@ fn stalled_receiver_under_a_large_backlog_keeps_relay_memory_bounded() {
     let received_while_stalled = rsyslog.count();
     rsyslog.resume();
     let refs: Vec<&NumberedFile> = files.iter().collect();
-    let mut got = ReceivedIds::default();
     let tally = settle(
         &rsyslog.output_path(),
-        &mut got,
         &refs,
         Duration::from_secs(180),
         Duration::from_secs(20),
@@ -747,43 +673,35 @@ fn stalled_receiver_under_a_large_backlog_keeps_relay_memory_bounded() {
 /// the window this lost ~600 of 8 000 lines).
 #[test]
 fn resets_blackhole_and_refusals_between_relay_and_receiver_lose_no_line() {
-    network_faults_lose_nothing("network-tls", Input::tls(), Rig::tls_output);
+    network_faults_lose_nothing("network-tls", Input::tls(), tls_to);
 }
 
 /// The same network faults over RELP (TLS inside): unacknowledged messages
 /// are sent again.
 #[test]
 fn network_faults_under_relp_lose_no_line() {
-    network_faults_lose_nothing("network-relp", Input::Relp { tls: true }, Rig::relp_output);
+    network_faults_lose_nothing("network-relp", Input::Relp { tls: true }, relp_to);
 }
 
-fn network_faults_lose_nothing(test: &str, input: Input, output: impl Fn(&Rig, u16) -> String) {
+fn network_faults_lose_nothing(test: &str, input: Input, output: impl Fn(&Fixture, u16) -> String) {
     let blackhole = Duration::from_secs(env_or("REAPLOG_FAULT_BLACKHOLE_SECS", 3));
     let rounds = env_or("REAPLOG_FAULT_NET_ROUNDS", 1);
     let mut rng = Rng::from_env(test);
-    let rig = Rig::new();
+    let rig = fixture();
     let rsyslog = Rsyslog::start(Options::new(input).pki(&rig.pki));
     let proxy = Proxy::start(rsyslog.addr());
-    rig.write_config(&output(&rig, proxy.port()));
+    write_config(&rig, &output(&rig, proxy.port()));
     let files = vec![
         rig.file("web-0/api_json.log", "a", 250),
         rig.file("nginx-0/nginx/gitlab_access.log", "n", 200),
     ];
-    let plan = WriterPlan {
-        rotations: vec![None, None],
-        rotate_every: 0,
-        min_generation: Duration::ZERO,
-        burst: 20,
-        pace: Duration::from_millis(5),
-        receiver_out: rsyslog.output_path(),
-        timeline: Timeline::new(),
-    };
+    let plan = WriterPlan::steady(files.len(), rsyslog.output_path());
     let relay = rig.start_relay();
     let writer = Writer::start(files, plan, Rng::new(rng.next_u64()));
     let progress = |what: &str| {
         let from = rsyslog.count();
         assert!(
-            wait_progress(&rsyslog, from, 300, Duration::from_secs(30)),
+            rsyslog.wait_count(from + 300, Duration::from_secs(30)),
             "{test}: no progress {what}\n{}",
             relay.log()
         );
@@ -810,7 +728,7 @@ fn network_faults_lose_nothing(test: &str, input: Input, output: impl Fn(&Rig, u
         let refused_before = proxy.stats().refused.load(Ordering::Relaxed);
         proxy.refuse();
         proxy.reset_all();
-        let refused = support::wait_until(Duration::from_secs(10), || {
+        let refused = wait_until(Duration::from_secs(10), || {
             proxy.stats().refused.load(Ordering::Relaxed) >= refused_before + 2
         });
         assert!(
@@ -822,10 +740,8 @@ fn network_faults_lose_nothing(test: &str, input: Input, output: impl Fn(&Rig, u
     }
     let (files, _) = writer.finish();
     let refs: Vec<&NumberedFile> = files.iter().collect();
-    let mut got = ReceivedIds::default();
     let tally = settle(
         &rsyslog.output_path(),
-        &mut got,
         &refs,
         Duration::from_secs(60),
         Duration::from_secs(10),
@@ -850,17 +766,17 @@ fn network_faults_lose_nothing(test: &str, input: Input, output: impl Fn(&Rig, u
 #[test]
 fn unwritable_state_dir_is_reported_with_its_path_and_lines_keep_flowing() {
     let test = "state-unwritable";
-    let rig = Rig::new();
+    let rig = fixture();
     let rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&rig.pki));
-    rig.write_config(&rig.tls_output_confirming_fast(rsyslog.port()));
-    rig.open_to_nobody();
+    write_config(&rig, &tls_confirming_fast(&rig, rsyslog.port()));
+    open_to_nobody(&rig);
     let mut a = rig.file("web-0/api_json.log", "a", 200);
     a.write(100);
-    let relay = rig.start_relay_as_nobody();
+    let relay = start_relay_as_nobody(&rig);
     let checkpoint = rig.state.join("checkpoints.v1");
     rsyslog.wait_for(100, Duration::from_secs(30));
     assert!(
-        support::wait_until(Duration::from_secs(10), || checkpoint.exists()),
+        wait_until(Duration::from_secs(10), || checkpoint.exists()),
         "no checkpoint written\n{}",
         relay.log()
     );
@@ -869,19 +785,19 @@ fn unwritable_state_dir_is_reported_with_its_path_and_lines_keep_flowing() {
     rsyslog.wait_for(200, Duration::from_secs(30));
     let path = checkpoint.display().to_string();
     assert!(
-        support::wait_until(Duration::from_secs(10), || {
-            relay_support::count_lines(&relay.log(), &["cannot write the checkpoint", &path]) >= 1
+        wait_until(Duration::from_secs(10), || {
+            count_lines(&relay.log(), &["cannot write the checkpoint", &path]) >= 1
         }),
         "{test}: no error naming {path}\n{}",
         relay.log()
     );
     a.write(100);
     rsyslog.wait_for(300, Duration::from_secs(30));
-    let errors_before = relay_support::count_lines(&relay.log(), &["cannot write the checkpoint"]);
+    let errors_before = count_lines(&relay.log(), &["cannot write the checkpoint"]);
     fs::set_permissions(&rig.state, fs::Permissions::from_mode(0o755)).unwrap();
     let size = fs::metadata(&a.path).unwrap().len();
-    let caught_up = support::wait_until(Duration::from_secs(10), || {
-        reaplog::relay::state::checkpoint::Checkpoints::load(&checkpoint)
+    let caught_up = wait_until(Duration::from_secs(10), || {
+        reaplog::relay::testing::Checkpoints::load(&checkpoint)
             .is_ok_and(|c| c.iter().any(|e| e.offset == size))
     });
     assert!(
@@ -889,10 +805,8 @@ fn unwritable_state_dir_is_reported_with_its_path_and_lines_keep_flowing() {
         "{test}: checkpoint did not catch up\n{}",
         relay.log()
     );
-    let mut got = ReceivedIds::default();
     let tally = settle(
         &rsyslog.output_path(),
-        &mut got,
         &[&a],
         Duration::from_secs(30),
         Duration::from_secs(5),
@@ -908,7 +822,7 @@ fn unwritable_state_dir_is_reported_with_its_path_and_lines_keep_flowing() {
 #[test]
 fn full_state_disk_is_reported_with_its_path_and_lines_keep_flowing() {
     let test = "state-full";
-    let rig = Rig::new();
+    let rig = fixture();
     let mounted = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=1m", "reaplog-fault-test"])
         .arg(&rig.state)
@@ -920,13 +834,13 @@ fn full_state_disk_is_reported_with_its_path_and_lines_keep_flowing() {
     }
     let _unmount = Unmount(rig.state.clone());
     let rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&rig.pki));
-    rig.write_config(&rig.tls_output_confirming_fast(rsyslog.port()));
+    write_config(&rig, &tls_confirming_fast(&rig, rsyslog.port()));
     let mut a = rig.file("web-0/api_json.log", "a", 200);
     a.write(100);
     let mut relay = rig.start_relay();
     let checkpoint = rig.state.join("checkpoints.v1");
     rsyslog.wait_for(100, Duration::from_secs(30));
-    assert!(support::wait_until(Duration::from_secs(10), || checkpoint.exists()));
+    assert!(wait_until(Duration::from_secs(10), || checkpoint.exists()));
     // Fill the file system, then let the checkpoint grow by a new file.
     let filler = rig.state.join("filler");
     fill(&filler);
@@ -936,8 +850,8 @@ fn full_state_disk_is_reported_with_its_path_and_lines_keep_flowing() {
     rsyslog.wait_for(300, Duration::from_secs(30));
     let path = checkpoint.display().to_string();
     assert!(
-        support::wait_until(Duration::from_secs(10), || {
-            relay_support::count_lines(
+        wait_until(Duration::from_secs(10), || {
+            count_lines(
                 &relay.log(),
                 &["cannot write the checkpoint", &path, "No space left"],
             ) >= 1
@@ -949,8 +863,8 @@ fn full_state_disk_is_reported_with_its_path_and_lines_keep_flowing() {
     rsyslog.wait_for(400, Duration::from_secs(30));
     fs::remove_file(&filler).unwrap();
     let size = fs::metadata(&b.path).unwrap().len();
-    let caught_up = support::wait_until(Duration::from_secs(10), || {
-        reaplog::relay::state::checkpoint::Checkpoints::load(&checkpoint)
+    let caught_up = wait_until(Duration::from_secs(10), || {
+        reaplog::relay::testing::Checkpoints::load(&checkpoint)
             .is_ok_and(|c| c.iter().any(|e| e.offset == size))
     });
     assert!(
@@ -959,10 +873,8 @@ fn full_state_disk_is_reported_with_its_path_and_lines_keep_flowing() {
         relay.log()
     );
     relay.stop(Duration::from_secs(10));
-    let mut got = ReceivedIds::default();
     let tally = settle(
         &rsyslog.output_path(),
-        &mut got,
         &[&a, &b],
         Duration::from_secs(30),
         Duration::from_secs(5),
@@ -1000,16 +912,16 @@ fn fill(path: &Path) {
 #[test]
 fn unreadable_and_deleted_sources_are_reported_and_other_files_keep_flowing() {
     let test = "sources";
-    let rig = Rig::new();
+    let rig = fixture();
     let rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&rig.pki));
-    rig.write_config(&rig.tls_output(rsyslog.port()));
+    write_config(&rig, &tls_to(&rig, rsyslog.port()));
     let mut a = rig.file("web-0/api_json.log", "a", 200);
     a.write(100);
     for d in ["web-0", "web-1", "web-2"] {
         fs::create_dir_all(rig.root.join(d)).unwrap();
     }
-    rig.open_to_nobody();
-    let relay = rig.start_relay_as_nobody();
+    open_to_nobody(&rig);
+    let relay = start_relay_as_nobody(&rig);
     rsyslog.wait_for(100, Duration::from_secs(30));
 
     // A file nobody may read.
@@ -1023,10 +935,10 @@ fn unreadable_and_deleted_sources_are_reported_and_other_files_keep_flowing() {
     let (b_path, c_dir) = (b.path.display().to_string(), rig.root.join("web-2"));
     let c_dir = c_dir.display().to_string();
     assert!(
-        support::wait_until(Duration::from_secs(10), || {
+        wait_until(Duration::from_secs(10), || {
             let log = relay.log();
-            relay_support::count_lines(&log, &["cannot open file", &b_path]) >= 1
-                && relay_support::count_lines(&log, &["cannot list directory", &c_dir]) >= 1
+            count_lines(&log, &["cannot open file", &b_path]) >= 1
+                && count_lines(&log, &["cannot list directory", &c_dir]) >= 1
         }),
         "{test}: no errors naming {b_path} and {c_dir}\n{}",
         relay.log()
@@ -1038,7 +950,7 @@ fn unreadable_and_deleted_sources_are_reported_and_other_files_keep_flowing() {
     let first_d = format!("{}-0", d.tag);
     let mut got = ReceivedIds::default();
     assert!(
-        support::wait_until_every(Duration::from_secs(30), Duration::from_millis(20), || {
+        wait_until_every(Duration::from_secs(30), Duration::from_millis(20), || {
             got.refresh(&rsyslog.output_path())
                 .counts
                 .contains_key(&first_d)
@@ -1048,26 +960,22 @@ fn unreadable_and_deleted_sources_are_reported_and_other_files_keep_flowing() {
     );
     fs::remove_file(&d.path).unwrap();
     a.write(100);
-    let mut got = ReceivedIds::default();
     let flowing = settle(
         &rsyslog.output_path(),
-        &mut got,
         &[&a, &d],
         Duration::from_secs(60),
         Duration::from_secs(10),
     );
     assert_nothing_lost(&flowing, &[&a, &d], &relay.log(), test);
     let log = relay.log();
-    let b_errors = relay_support::count_lines(&log, &["cannot open file", &b_path]);
-    let c_errors = relay_support::count_lines(&log, &["cannot list directory", &c_dir]);
+    let b_errors = count_lines(&log, &["cannot open file", &b_path]);
+    let c_errors = count_lines(&log, &["cannot list directory", &c_dir]);
     // Readable again: shipped.
     fs::set_permissions(&b.path, fs::Permissions::from_mode(0o644)).unwrap();
     fs::set_permissions(rig.root.join("web-2"), fs::Permissions::from_mode(0o755)).unwrap();
-    let mut got = ReceivedIds::default();
     let files = [&a, &b, &c, &d];
     let tally = settle(
         &rsyslog.output_path(),
-        &mut got,
         &files,
         Duration::from_secs(30),
         Duration::from_secs(5),

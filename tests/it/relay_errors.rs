@@ -3,82 +3,56 @@
 //! is down is retried until it comes up; bad configuration is an error that
 //! names the file and the key. Plus the `--check` and `--demo` commands.
 
-mod relay_support;
-mod support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use relay_support::{append, Relay};
-use support::certs::{TestPki, SERVER_NAME};
-use support::rsyslog::{Input, Options, Rsyslog};
+use crate::support::certs::SERVER_NAME;
+use crate::support::relay::{
+    append, count_lines, gitlab_source, json_lines, relay_config, tls_output, Fixture, Relay,
+};
+use crate::support::rsyslog::{Input, Options, Rsyslog};
+use crate::support::{free_port, reaplog_bin, wait_until};
 
-struct Setup {
-    tmp: tempfile::TempDir,
-    root: PathBuf,
-    pki: TestPki,
+/// A fixture with the pod directory `web-0` in its log tree.
+fn fixture() -> Fixture {
+    let fx = Fixture::new();
+    fs::create_dir_all(fx.root.join("web-0")).unwrap();
+    fx
 }
 
-impl Setup {
-    fn new() -> Setup {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("logs");
-        fs::create_dir_all(root.join("web-0")).unwrap();
-        let pki_dir = tmp.path().join("pki");
-        fs::create_dir_all(&pki_dir).unwrap();
-        let pki = TestPki::new(&pki_dir);
-        Setup { tmp, root, pki }
-    }
+/// A TLS config to 127.0.0.1:port; `ca` and `server_name` vary per test.
+fn config(s: &Fixture, port: u16, ca: &Path, server_name: &str) -> PathBuf {
+    let output = tls_output(port, ca, &s.pki, Some(server_name));
+    s.write_config(&relay_config(
+        &s.state,
+        "",
+        &gitlab_source(&s.root),
+        &output,
+    ));
+    s.config.clone()
+}
 
-    fn path(&self, name: &str) -> PathBuf {
-        self.tmp.path().join(name)
-    }
-
-    /// A TLS config to 127.0.0.1:port; `ca` and `server_name` vary per test.
-    fn config(&self, port: u16, ca: &Path, server_name: &str) -> PathBuf {
-        let text = format!(
-            r#"state_dir = "{state}"
-[[source]]
-preset = "gitlab"
-root = "{root}"
-per_pod_dirs = true
-poll_interval = "100ms"
-[output]
-{output}"#,
-            state = self.path("state").display(),
-            root = self.root.display(),
-            output = relay_support::tls_output(port, ca, &self.pki, Some(server_name)),
-        );
-        let path = self.path("relay.toml");
-        fs::write(&path, text).unwrap();
-        path
-    }
-
-    fn write_lines(&self, n: usize) {
-        let mut text = String::new();
-        for i in 0..n {
-            text.push_str(&format!(
-                "{{\"severity\":\"INFO\",\"message\":\"id=web-0/api_json/{i}\"}}\n"
-            ));
-        }
-        append(&self.root.join("web-0/api_json.log"), &text);
-    }
+fn write_lines(s: &Fixture, n: usize) {
+    append(
+        &s.root.join("web-0/api_json.log"),
+        &json_lines("web-0/api_json/", 0..n),
+    );
 }
 
 /// A relay that trusts another CA must not send a byte, must say which peer
 /// failed and why, and must keep retrying.
 #[test]
 fn wrong_ca_sends_nothing_names_the_peer_and_retries() {
-    let s = Setup::new();
+    let s = fixture();
     let rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&s.pki));
-    s.write_lines(10);
-    let config = s.config(rsyslog.port(), &s.pki.other_ca, SERVER_NAME);
-    let relay = Relay::start(support::reaplog_bin(), &config, &s.path("relay.stderr"));
+    write_lines(&s, 10);
+    let config = config(&s, rsyslog.port(), &s.pki.other_ca, SERVER_NAME);
+    let relay = Relay::start(&config, &s.stderr);
     let peer = format!("127.0.0.1:{}", rsyslog.port());
-    let retried = support::wait_until(Duration::from_secs(15), || {
-        relay_support::count_lines(&relay.log(), &[&peer, "TLS handshake", "UnknownIssuer"]) >= 2
+    let retried = wait_until(Duration::from_secs(15), || {
+        count_lines(&relay.log(), &[&peer, "TLS handshake", "UnknownIssuer"]) >= 2
     });
     assert!(
         retried,
@@ -94,13 +68,13 @@ fn wrong_ca_sends_nothing_names_the_peer_and_retries() {
 /// A server certificate that does not carry the configured name is refused.
 #[test]
 fn wrong_server_name_sends_nothing_and_says_so() {
-    let s = Setup::new();
+    let s = fixture();
     let rsyslog = Rsyslog::start(Options::new(Input::tls()).pki(&s.pki));
-    s.write_lines(10);
-    let config = s.config(rsyslog.port(), &s.pki.ca, "not-the-receiver.test");
-    let relay = Relay::start(support::reaplog_bin(), &config, &s.path("relay.stderr"));
-    let refused = support::wait_until(Duration::from_secs(15), || {
-        relay_support::count_lines(&relay.log(), &["TLS handshake", "not valid for name"]) >= 2
+    write_lines(&s, 10);
+    let config = config(&s, rsyslog.port(), &s.pki.ca, "not-the-receiver.test");
+    let relay = Relay::start(&config, &s.stderr);
+    let refused = wait_until(Duration::from_secs(15), || {
+        count_lines(&relay.log(), &["TLS handshake", "not valid for name"]) >= 2
     });
     assert!(refused, "no repeated name-mismatch error:\n{}", relay.log());
     assert!(
@@ -113,14 +87,14 @@ fn wrong_server_name_sends_nothing_and_says_so() {
 /// same address, without restarting the relay.
 #[test]
 fn receiver_down_is_retried_until_it_comes_up() {
-    let s = Setup::new();
-    let port = support::free_port();
-    s.write_lines(50);
-    let config = s.config(port, &s.pki.ca, SERVER_NAME);
-    let relay = Relay::start(support::reaplog_bin(), &config, &s.path("relay.stderr"));
+    let s = fixture();
+    let port = free_port();
+    write_lines(&s, 50);
+    let config = config(&s, port, &s.pki.ca, SERVER_NAME);
+    let relay = Relay::start(&config, &s.stderr);
     let peer = format!("127.0.0.1:{port}");
-    let retried = support::wait_until(Duration::from_secs(15), || {
-        relay_support::count_lines(&relay.log(), &[&peer, "cannot connect"]) >= 3
+    let retried = wait_until(Duration::from_secs(15), || {
+        count_lines(&relay.log(), &[&peer, "cannot connect"]) >= 3
     });
     assert!(
         retried,
@@ -135,7 +109,7 @@ fn receiver_down_is_retried_until_it_comes_up() {
 }
 
 fn run_relay(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(support::reaplog_bin())
+    let out = Command::new(reaplog_bin())
         .arg("relay")
         .args(args)
         .output()
@@ -151,8 +125,8 @@ fn run_relay(args: &[&str]) -> (i32, String, String) {
 /// relay at start-up with the file, the key or the path in the message.
 #[test]
 fn bad_config_is_an_error_naming_the_file_and_key() {
-    let s = Setup::new();
-    let good = fs::read_to_string(s.config(6514, &s.pki.ca, SERVER_NAME)).unwrap();
+    let s = fixture();
+    let good = fs::read_to_string(config(&s, 6514, &s.pki.ca, SERVER_NAME)).unwrap();
     let cases = [
         (
             good.replace("per_pod_dirs", "per_pod_dir"),
@@ -172,7 +146,7 @@ fn bad_config_is_an_error_naming_the_file_and_key() {
         ),
     ];
     for (text, needles) in cases {
-        let path = s.path("relay.toml");
+        let path = s.config.clone();
         fs::write(&path, &text).unwrap();
         let (code, _, stderr) = run_relay(&["--config", path.to_str().unwrap(), "--check"]);
         assert_eq!(code, 1, "{stderr}");
@@ -185,8 +159,8 @@ fn bad_config_is_an_error_naming_the_file_and_key() {
 /// `--check` validates and lists each file with the fields it would get.
 #[test]
 fn check_lists_files_with_their_fields() {
-    let s = Setup::new();
-    s.write_lines(1);
+    let s = fixture();
+    write_lines(&s, 1);
     append(
         &s.root.join("web-0/sidekiq/current"),
         "2026-11-25_09:14:07.11731 {}\n",
@@ -195,7 +169,7 @@ fn check_lists_files_with_their_fields() {
         &s.root.join("web-0/sidekiq/@400000006744a1b20a3c1d2e.s"),
         "old\n",
     );
-    let config = s.config(6514, &s.pki.ca, SERVER_NAME);
+    let config = config(&s, 6514, &s.pki.ca, SERVER_NAME);
     let (code, stdout, stderr) = run_relay(&["--config", config.to_str().unwrap(), "--check"]);
     assert_eq!(code, 0, "{stderr}");
     let api = stdout

@@ -20,10 +20,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use reaplog::relay::input::discover::walk_rotated;
-use reaplog::relay::input::fingerprint::FileKey;
-use reaplog::relay::input::tail::{Flow, Line, ReadOutcome, TailOptions, Tailer};
-use reaplog::relay::state::checkpoint::{Checkpoints, Entry, CHECKPOINT_FILE};
+use reaplog::relay::testing::walk_rotated;
+use reaplog::relay::testing::FileKey;
+use reaplog::relay::testing::{Checkpoints, Entry, CHECKPOINT_FILE};
+use reaplog::relay::testing::{Flow, Line, ReadOutcome, TailOptions, Tailer};
 
 const MAX_LINE: usize = 24;
 const PARTIAL_AFTER: Duration = Duration::from_secs(5);
@@ -554,6 +554,8 @@ fn model_check_catches_a_sink_that_drops_a_line() {
     assert!(err.contains("expected"), "{err}");
 }
 
+/// One fixed scenario through every rotation kind, idle partial lines and
+/// two restarts, at several read chunk sizes and sink stop rates.
 #[test]
 fn every_rotation_kind_in_one_scenario() {
     let ops = [

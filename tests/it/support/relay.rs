@@ -1,16 +1,136 @@
-//! Running the relay binary from integration tests: a config writer, a
-//! started relay that is stopped by PID, and writers of numbered GitLab lines.
-//!
-//! Included with `mod relay_support;` next to
-//! `mod support;` (the rsyslog and PKI harness).
-#![allow(dead_code)]
+//! Running the relay binary: a temp-dir [`Fixture`] (log tree, PKI, config
+//! and stderr paths), config writers, a started [`Relay`] that is stopped by
+//! PID, writers of numbered log lines, and the tally of what a receiver got
+//! by line id.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::certs::TestPki;
+use super::process::{self, pid_of, reaplog_bin};
+
+/// A temp tree for one relay test: the log tree `root` (created), and the
+/// places of the state dir, the relay's config and stderr (not created: the
+/// relay makes its state dir itself), with a throw-away PKI.
+pub struct Fixture {
+    tmp: tempfile::TempDir,
+    /// The watched log tree (`logs/`).
+    pub root: PathBuf,
+    /// The relay's `state_dir` (`state/`), not created.
+    pub state: PathBuf,
+    /// `relay.toml`.
+    pub config: PathBuf,
+    /// Where the relay's stderr goes.
+    pub stderr: PathBuf,
+    /// Certificates in `pki/`.
+    pub pki: TestPki,
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("logs");
+        let pki_dir = tmp.path().join("pki");
+        fs::create_dir_all(&root).expect("create the log tree");
+        fs::create_dir_all(&pki_dir).expect("create the pki dir");
+        Fixture {
+            pki: TestPki::new(&pki_dir),
+            state: tmp.path().join("state"),
+            config: tmp.path().join("relay.toml"),
+            stderr: tmp.path().join("relay.stderr"),
+            root,
+            tmp,
+        }
+    }
+
+    /// The temp directory everything lives in.
+    pub fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// `name` inside the temp directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    /// Writes `text` as the relay's config.
+    pub fn write_config(&self, text: &str) {
+        fs::write(&self.config, text).expect("write relay.toml");
+    }
+
+    /// A numbered file at `root/rel`.
+    pub fn file(&self, rel: &str, tag: &str, line_len: usize) -> NumberedFile {
+        NumberedFile::new(self.root.join(rel), tag, line_len)
+    }
+
+    /// Starts the relay on the config, stderr to [`Fixture::stderr`].
+    pub fn start_relay(&self) -> Relay {
+        Relay::start(&self.config, &self.stderr)
+    }
+}
+
+/// A relay.toml: `state_dir`, then `top` (top-level keys, and tables that
+/// must come before the sources), the `sources`, and the `[output]` table
+/// with `output` as its body.
+pub fn relay_config(state: &Path, top: &str, sources: &str, output: &str) -> String {
+    format!(
+        "state_dir = \"{}\"\n{top}\n{sources}\n[output]\n{output}\n",
+        state.display()
+    )
+}
+
+/// The `[[source]]` table of the GitLab preset over per-pod directories
+/// under `root`, noticing changes with inotify and polling every 100 ms.
+pub fn gitlab_source(root: &Path) -> String {
+    format!(
+        "[[source]]\npreset = \"gitlab\"\nroot = \"{}\"\nper_pod_dirs = true\nwatch = \"auto\"\npoll_interval = \"100ms\"\n",
+        root.display()
+    )
+}
+
+/// The keys of an `[output]` table for RFC 5425 with mutual TLS to
+/// 127.0.0.1:`port`, trusting `ca` and presenting the test PKI's client
+/// certificate; `server_name` when given. One key a line, ending in a newline.
+pub fn tls_output(port: u16, ca: &Path, pki: &TestPki, server_name: Option<&str>) -> String {
+    let mut out = format!(
+        "type = \"tls\"\naddress = \"127.0.0.1:{port}\"\n{}",
+        client_files(ca, pki)
+    );
+    if let Some(name) = server_name {
+        out.push_str(&format!("server_name = \"{name}\"\n"));
+    }
+    out
+}
+
+/// The keys of an `[output]` table for RELP to 127.0.0.1:`port`; inside
+/// mutual TLS with `pki`'s CA and client certificate when `tls` is given,
+/// verifying the server as `server_name` when that is given.
+pub fn relp_output(port: u16, tls: Option<&TestPki>, server_name: Option<&str>) -> String {
+    let mut out = format!("type = \"relp\"\naddress = \"127.0.0.1:{port}\"\n");
+    if let Some(pki) = tls {
+        out.push_str("tls = true\n");
+        out.push_str(&client_files(&pki.ca, pki));
+    }
+    if let Some(name) = server_name {
+        out.push_str(&format!("server_name = \"{name}\"\n"));
+    }
+    out
+}
+
+/// `ca_file`, `cert_file` and `key_file`: trust `ca`, present the client certificate.
+fn client_files(ca: &Path, pki: &TestPki) -> String {
+    format!(
+        "ca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+        ca.display(),
+        pki.client_cert.display(),
+        pki.client_key.display()
+    )
+}
 
 /// A running `reaplog relay`; SIGKILLed by PID on drop if still running.
 pub struct Relay {
@@ -20,23 +140,26 @@ pub struct Relay {
 
 impl Relay {
     /// Starts `reaplog relay --config CONFIG` with stderr in `stderr`.
-    pub fn start(bin: &str, config: &Path, stderr: &Path) -> Relay {
-        Relay::spawn(bin, config, stderr, |_| {})
+    pub fn start(config: &Path, stderr: &Path) -> Relay {
+        Relay::spawn(config, stderr, |_| {})
+    }
+
+    /// Starts the relay like [`Relay::start`], but as `uid`/`gid` (tests that
+    /// need permissions to bite: root reads a mode-000 file).
+    pub fn start_as(config: &Path, stderr: &Path, uid: u32, gid: u32) -> Relay {
+        Relay::spawn(config, stderr, |cmd| {
+            cmd.gid(gid).uid(uid);
+        })
     }
 
     /// Runs `configure` on the command before spawning it.
-    fn spawn(
-        bin: &str,
-        config: &Path,
-        stderr: &Path,
-        configure: impl FnOnce(&mut Command),
-    ) -> Relay {
+    fn spawn(config: &Path, stderr: &Path, configure: impl FnOnce(&mut Command)) -> Relay {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
             .open(stderr)
             .expect("open relay stderr file");
-        let mut cmd = Command::new(bin);
+        let mut cmd = Command::new(reaplog_bin());
         cmd.args(["relay", "--config"])
             .arg(config)
             .env("RUST_LOG", "info")
@@ -51,8 +174,9 @@ impl Relay {
         }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    /// The relay's PID (0 once stopped).
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map_or(0, pid_of)
     }
 
     /// What the relay logged so far.
@@ -60,21 +184,15 @@ impl Relay {
         fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
+    /// Sends `sig` to the running relay (SIGHUP: reload).
+    pub fn signal(&self, sig: i32) {
+        let child = self.child.as_ref().expect("the relay is running");
+        process::signal(pid_of(child), sig).expect("signal our unreaped relay");
+    }
+
     /// SIGTERM, then wait up to `timeout` for the drain; SIGKILL after.
     pub fn stop(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let mut child = self.child.take()?;
-        signal(child.id(), libc::SIGTERM);
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                return child.wait().ok();
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        process::terminate(&mut self.child.take()?, timeout).ok()
     }
 
     /// SIGKILL (a crash) and reap.
@@ -85,24 +203,15 @@ impl Relay {
         }
     }
 
-    /// Whether the process has exited (and its status).
-    pub fn try_exit(&mut self) -> Option<ExitStatus> {
-        let status = self.child.as_mut()?.try_wait().ok()??;
-        self.child = None;
-        Some(status)
+    /// The relay's resident set size in KiB (`VmRSS` in /proc), if running.
+    pub fn vm_rss_kib(&self) -> Option<u64> {
+        process::vm_rss_kib(pid_of(self.child.as_ref()?))
     }
 }
 
 impl Drop for Relay {
     fn drop(&mut self) {
         self.kill();
-    }
-}
-
-fn signal(pid: u32, sig: i32) {
-    // SAFETY: kill(2) with a PID we spawned and still own (not yet reaped).
-    unsafe {
-        libc::kill(pid as i32, sig);
     }
 }
 
@@ -117,6 +226,14 @@ pub fn append(path: &Path, text: &str) {
         .open(path)
         .expect("open log file");
     f.write_all(text.as_bytes()).expect("append to log file");
+}
+
+/// Short JSON lines `{"severity":"INFO","message":"id=<prefix><i>"}`, one
+/// per `i` in `range`, each with its newline.
+pub fn json_lines(prefix: &str, range: std::ops::Range<usize>) -> String {
+    range
+        .map(|i| format!("{{\"severity\":\"INFO\",\"message\":\"id={prefix}{i}\"}}\n"))
+        .collect()
 }
 
 /// What the receiver must see for one written line.
@@ -149,39 +266,21 @@ impl Ledger {
     }
 }
 
-/// Extracts the `id=<token>` from a received message.
+/// The `id=<token>` of a message or of a raw received record: what follows
+/// `id=` up to a space, a quote, a comma or a backslash (the JSON escape in
+/// a raw record). `None` when there is none, or it is empty.
 pub fn id_of(msg: &str) -> Option<String> {
-    let start = msg.find("id=")? + 3;
-    let rest = &msg[start..];
-    let end = rest.find(['"', ' ', ',']).unwrap_or(rest.len());
-    Some(rest[..end].to_owned())
+    raw_id(msg.as_bytes()).map(|id| String::from_utf8_lossy(id).into_owned())
 }
 
-// ---- Fault tests (tests/relay_faults.rs): numbered lines counted at the
-// receiver, seeded randomness, the relay's memory. ----
-
-impl Relay {
-    /// Starts the relay like [`Relay::start`], but as `uid`/`gid` (tests that
-    /// need permissions to bite: root reads a mode-000 file).
-    pub fn start_as(bin: &str, config: &Path, stderr: &Path, uid: u32, gid: u32) -> Relay {
-        use std::os::unix::process::CommandExt;
-        Relay::spawn(bin, config, stderr, |cmd| {
-            cmd.gid(gid).uid(uid);
-        })
-    }
-
-    /// The relay's resident set size in KiB (`VmRSS` in /proc), if running.
-    pub fn vm_rss_kib(&self) -> Option<u64> {
-        let child = self.child.as_ref()?;
-        vm_rss_kib(child.id())
-    }
-}
-
-/// `VmRSS` of `pid` in KiB, from `/proc/PID/status`.
-pub fn vm_rss_kib(pid: u32) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+fn raw_id(text: &[u8]) -> Option<&[u8]> {
+    let at = memchr::memmem::find(text, b"id=")? + 3;
+    let rest = &text[at..];
+    let end = rest
+        .iter()
+        .position(|b| matches!(b, b' ' | b'"' | b',' | b'\\'))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
 }
 
 /// A small seeded PRNG (xorshift64*): fault schedules that a printed seed
@@ -344,13 +443,14 @@ impl NumberedFile {
     }
 }
 
-/// What a receiver got, by id, read incrementally from rsyslog's JSON-lines
-/// output (raw: the id is found in the record without a JSON parse, so a
-/// soak's hundreds of thousands of records stay cheap).
+/// What a receiver got, by id: from messages one by one ([`ReceivedIds::add`]),
+/// or read incrementally from rsyslog's JSON-lines output (raw: the id is
+/// found in the record without a JSON parse, so a soak's hundreds of
+/// thousands of records stay cheap).
 #[derive(Debug, Default)]
 pub struct ReceivedIds {
     /// Copies received per id.
-    pub counts: std::collections::HashMap<String, u32>,
+    pub counts: HashMap<String, u32>,
     /// Records read (duplicates included).
     pub records: u64,
     /// Records without an `id=`.
@@ -360,6 +460,24 @@ pub struct ReceivedIds {
 }
 
 impl ReceivedIds {
+    /// Counts one received message or record; false when it has no id.
+    pub fn add(&mut self, record: &[u8]) -> bool {
+        self.records += 1;
+        match raw_id(record) {
+            Some(id) => {
+                *self
+                    .counts
+                    .entry(String::from_utf8_lossy(id).into_owned())
+                    .or_default() += 1;
+                true
+            }
+            None => {
+                self.without_id += 1;
+                false
+            }
+        }
+    }
+
     /// Reads the records appended to `path` since the last call.
     pub fn refresh(&mut self, path: &Path) -> &mut ReceivedIds {
         use std::io::{Read, Seek, SeekFrom};
@@ -372,13 +490,8 @@ impl ReceivedIds {
         }
         let complete = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         for line in buf[..complete].split(|&b| b == b'\n') {
-            if line.is_empty() {
-                continue;
-            }
-            self.records += 1;
-            match raw_id(line) {
-                Some(id) => *self.counts.entry(id).or_default() += 1,
-                None => self.without_id += 1,
+            if !line.is_empty() {
+                self.add(line);
             }
         }
         self.offset += complete as u64;
@@ -391,21 +504,12 @@ impl ReceivedIds {
     }
 }
 
-/// The `id=` token of a raw record: `[A-Za-z0-9-]` after `id=`.
-fn raw_id(line: &[u8]) -> Option<String> {
-    let at = memchr::memmem::find(line, b"id=")? + 3;
-    let rest = &line[at..];
-    let end = rest
-        .iter()
-        .position(|b| !(b.is_ascii_alphanumeric() || *b == b'-'))
-        .unwrap_or(rest.len());
-    (end > 0).then(|| String::from_utf8_lossy(&rest[..end]).into_owned())
-}
-
 /// Sent versus received, for one test's report.
 #[derive(Debug, Default)]
 pub struct Tally {
     pub sent: u64,
+    /// Records received in all (duplicates included).
+    pub records: u64,
     /// Ids sent but never received.
     pub lost: Vec<String>,
     /// Extra copies beyond the first, summed over all ids.
@@ -417,10 +521,14 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// Compares the ids sent with what arrived.
+    /// Compares the ids sent with what arrived. `lost` keeps the order of
+    /// `sent`.
     pub fn of(sent: impl IntoIterator<Item = String>, got: &ReceivedIds) -> Tally {
-        let mut t = Tally::default();
-        let mut sent_set = std::collections::HashSet::new();
+        let mut t = Tally {
+            records: got.records,
+            ..Tally::default()
+        };
+        let mut sent_set = HashSet::new();
         for id in sent {
             t.sent += 1;
             if !got.counts.contains_key(&id) {
@@ -436,7 +544,6 @@ impl Tally {
                 t.unexpected.push(id.clone());
             }
         }
-        t.lost.sort();
         t.unexpected.sort();
         t
     }
@@ -459,25 +566,4 @@ pub fn count_lines(log: &str, needles: &[&str]) -> usize {
     log.lines()
         .filter(|l| needles.iter().all(|n| l.contains(n)))
         .count()
-}
-
-/// The keys of an `[output]` table for RFC 5425 with mutual TLS to
-/// 127.0.0.1:`port`, trusting `ca` and presenting the test PKI's client
-/// certificate; `server_name` when given. One key a line, ending in a newline.
-pub fn tls_output(
-    port: u16,
-    ca: &Path,
-    pki: &crate::support::certs::TestPki,
-    server_name: Option<&str>,
-) -> String {
-    let mut out = format!(
-        "type = \"tls\"\naddress = \"127.0.0.1:{port}\"\nca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
-        ca.display(),
-        pki.client_cert.display(),
-        pki.client_key.display()
-    );
-    if let Some(name) = server_name {
-        out.push_str(&format!("server_name = \"{name}\"\n"));
-    }
-    out
 }

@@ -1,23 +1,34 @@
-//! Helpers for the `init` integration tests: start the real binary (as PID 1
-//! of a new PID namespace via `unshare`, or as a plain process that must
-//! become a subreaper), read its output line by line, poll /proc with
-//! deadlines, and end every process a test started, by pid.
-#![allow(dead_code, reason = "each test binary uses a different subset")]
+//! `reaplog init` from the tests: start the real binary (as PID 1 of a new
+//! PID namespace via `unshare`, or as a plain process that must become a
+//! subreaper), read its output line by line, and end every process a test
+//! started, by pid (the `/proc` helpers are in [`super::process`]).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-pub mod scripts;
+use super::process::{children_of, kill_tree, pid_of, poll, poll_every, reaplog_bin, signal};
 
-/// The binary under test.
-pub const REAPLOG: &str = env!("CARGO_BIN_EXE_reaplog");
+pub mod scripts;
 /// The system python (the one with the `gpg` module).
 pub const PYTHON: &str = "/usr/bin/python3";
 /// Default patience for anything a test waits for (only a failing test
 /// waits this long; generous because the CPUs may be shared).
 pub const DEADLINE: Duration = Duration::from_secs(20);
+/// Longest pause between two scans of `/proc`: a scan reads every process,
+/// tens of milliseconds with the storm tests' thousands of them.
+pub const PROC_POLL: Duration = Duration::from_millis(50);
+
+/// [`poll_every`] at the pace of a `/proc` scan ([`PROC_POLL`]).
+pub fn poll_proc<T>(limit: Duration, f: impl FnMut() -> Option<T>) -> Option<T> {
+    poll_every(limit, PROC_POLL, f)
+}
+
+/// The `&str`s of an argv.
+pub fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
 
 /// How init is started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +52,7 @@ pub fn init_command(mode: Mode, opts: &[&str], cmd: &[&str]) -> Vec<String> {
         argv.push("unshare".into());
         argv.extend(UNSHARE.iter().map(|s| s.to_string()));
     }
-    argv.push(REAPLOG.into());
+    argv.push(reaplog_bin().into());
     argv.push("init".into());
     argv.extend(opts.iter().map(|s| s.to_string()));
     argv.push("--".into());
@@ -94,7 +105,7 @@ impl Running {
         let top = self.top.id() as i32;
         match self.mode {
             Mode::Subreaper => top,
-            Mode::Pid1 => poll(DEADLINE, || children_of(top).first().copied())
+            Mode::Pid1 => poll_proc(DEADLINE, || children_of(top).first().copied())
                 .unwrap_or_else(|| panic!("unshare {top} has no child")),
         }
     }
@@ -139,7 +150,8 @@ impl Running {
 
     /// Sends `sig` to init.
     pub fn signal_init(&self, sig: i32) {
-        send(self.init_pid(), sig);
+        // Gone already: the test's next expectation says what is missing.
+        let _ = signal(self.init_pid(), sig);
     }
 
     /// Waits (polling) for the top process to exit.
@@ -163,7 +175,7 @@ impl Drop for Running {
     /// the top one. In PID-1 mode killing `unshare` would be enough
     /// (`--kill-child`), the tree walk covers subreaper mode too.
     fn drop(&mut self) {
-        kill_tree(self.top.id() as i32);
+        kill_tree(pid_of(&self.top));
         let _ = self.top.wait();
     }
 }
@@ -199,109 +211,4 @@ fn expect(
         }
     }
     panic!("no {what} line with {needle:?} within {limit:?}; saw {seen:?}")
-}
-
-/// Calls `f` until it returns `Some`, or `limit` passes (then `None`).
-pub fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let end = Instant::now() + limit;
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= end {
-            return None;
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(50));
-    }
-}
-
-/// Sends `sig` to `pid`, ignoring "no such process".
-pub fn send(pid: i32, sig: i32) {
-    // SAFETY: plain syscall.
-    unsafe { libc::kill(pid, sig) };
-}
-
-/// One process as /proc shows it.
-#[derive(Clone, Debug)]
-pub struct Proc {
-    pub pid: i32,
-    pub ppid: i32,
-    pub state: char,
-    pub comm: String,
-}
-
-/// Every process in (the host's) /proc.
-pub fn processes() -> Vec<Proc> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(read_proc)
-        .collect()
-}
-
-fn read_proc(pid: i32) -> Option<Proc> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let mut rest = stat[close + 1..].split_whitespace();
-    let state = rest.next()?.chars().next()?;
-    let ppid = rest.next()?.parse().ok()?;
-    let comm = stat[open + 1..close].to_string();
-    Some(Proc {
-        pid,
-        ppid,
-        state,
-        comm,
-    })
-}
-
-/// Pids whose parent is `ppid`.
-pub fn children_of(ppid: i32) -> Vec<i32> {
-    processes()
-        .into_iter()
-        .filter(|p| p.ppid == ppid)
-        .map(|p| p.pid)
-        .collect()
-}
-
-/// Zombies whose parent is `ppid`.
-pub fn zombies_of(ppid: i32) -> Vec<Proc> {
-    processes()
-        .into_iter()
-        .filter(|p| p.ppid == ppid && p.state == 'Z')
-        .collect()
-}
-
-/// Whether `pid` exists and is not a zombie.
-pub fn alive(pid: i32) -> bool {
-    read_proc(pid).is_some_and(|p| p.state != 'Z')
-}
-
-/// Kills these process trees (by pid) when dropped, also when a test
-/// panics: for processes that left the tree a [`Running`] knows about.
-pub struct KillOnDrop(pub Vec<i32>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        self.0.iter().for_each(|&pid| kill_tree(pid));
-    }
-}
-
-/// SIGKILLs `root` and all its descendants (children first collected, so
-/// that re-parenting during the kill does not hide any).
-pub fn kill_tree(root: i32) {
-    let all = processes();
-    let mut tree = vec![root];
-    let mut i = 0;
-    while i < tree.len() {
-        let parent = tree[i];
-        tree.extend(all.iter().filter(|p| p.ppid == parent).map(|p| p.pid));
-        i += 1;
-    }
-    for pid in tree.iter().rev() {
-        send(*pid, libc::SIGKILL);
-    }
 }

@@ -3,7 +3,7 @@
 //!
 //! Keys are ECDSA P-256 in PKCS#8 PEM (`BEGIN PRIVATE KEY`): rustls, GnuTLS
 //! (rsyslog's `gtls` driver and librelp) and OpenSSL (`ossl`) all load that
-//! form; `tests/rsyslog_harness.rs` proves it against the real daemons.
+//! form; `rsyslog_harness` proves it against the real daemons.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -60,6 +60,14 @@ pub struct TestPki {
 }
 
 impl TestPki {
+    /// A PKI in a temp directory of its own, removed when the returned
+    /// `TempDir` is dropped (keep it alive as long as the files are used).
+    pub fn temp() -> (tempfile::TempDir, TestPki) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pki = TestPki::new(dir.path());
+        (dir, pki)
+    }
+
     /// Generates all certificates and writes them as PEM files into `dir`
     /// (which must exist). Panics on failure: this is test set-up.
     pub fn new(dir: &Path) -> TestPki {

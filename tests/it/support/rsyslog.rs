@@ -17,11 +17,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-
 use super::certs::{TestPki, CLIENT_NAME};
-use super::{free_port, wait_until, POLL};
+use super::process::{
+    self, all_threads_stopped, free_port, pid_of, poll, wait_until, wait_until_every, Proc,
+};
 
 /// The rsyslogd under test (Debian's package).
 pub const RSYSLOGD: &str = "/usr/sbin/rsyslogd";
@@ -31,6 +30,8 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 8096;
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Grace period between SIGTERM and SIGKILL.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest pause between two counts in [`Rsyslog::wait_count`].
+const COUNT_POLL: Duration = Duration::from_millis(100);
 /// Attempts at finding a port nobody else grabs between our probe and rsyslog's bind.
 const PORT_ATTEMPTS: usize = 5;
 
@@ -309,16 +310,6 @@ impl Rsyslog {
         self.child.as_ref().map(Child::id)
     }
 
-    /// The certificates rsyslog uses (TLS inputs only).
-    pub fn pki(&self) -> Option<&TestPki> {
-        self.pki.as_ref()
-    }
-
-    /// The temp directory holding config, output and diagnostics.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
     /// The JSON-lines file rsyslog writes received messages to.
     pub fn output_path(&self) -> PathBuf {
         self.dir.path().join("received.jsonl")
@@ -349,6 +340,14 @@ impl Rsyslog {
         // memchr is optimised even in test builds: a 100 MB file takes
         // milliseconds, not the second a debug-built byte loop takes.
         fs::read(self.output_path()).map_or(0, |bytes| memchr::memchr_iter(b'\n', &bytes).count())
+    }
+
+    /// Polls (at most every [`COUNT_POLL`]) until at least `at_least`
+    /// records arrived; false after `timeout`. For tests that stream many
+    /// thousands of lines: counting a large output file every 10 ms would
+    /// steal the CPU the relay and rsyslog need.
+    pub fn wait_count(&self, at_least: usize, timeout: Duration) -> bool {
+        wait_until_every(timeout, COUNT_POLL, || self.count() >= at_least)
     }
 
     /// Polls until at least `count` messages arrived and returns them all;
@@ -387,11 +386,6 @@ impl Rsyslog {
         seen
     }
 
-    /// Polls until rsyslog's own output contains `needle`.
-    pub fn wait_for_diagnostic(&self, needle: &str, timeout: Duration) -> bool {
-        wait_until(timeout, || self.diagnostics().contains(needle))
-    }
-
     /// rsyslog's internal messages (TLS and bind errors land here) and the
     /// stderr lines they do not already hold (errors before the config is
     /// active), for failure messages.
@@ -420,9 +414,7 @@ impl Rsyslog {
         let Some(pid) = self.pid() else {
             return format!("not running, last exit {:?}", self.exited);
         };
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // The state follows the parenthesised command name, which may contain spaces.
-        let state = stat.rsplit_once(") ").map_or("?", |(_, rest)| &rest[..1]);
+        let state = Proc::read(pid as i32).map_or('?', |p| p.state);
         format!("pid {pid}, state {state}")
     }
 
@@ -433,18 +425,7 @@ impl Rsyslog {
         let Some(child) = self.child.as_mut() else {
             return self.exited.take();
         };
-        signal(child, Signal::SIGTERM);
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        let status = loop {
-            match child.try_wait().expect("waitpid rsyslogd") {
-                Some(status) => break status,
-                None if Instant::now() >= deadline => {
-                    signal(child, Signal::SIGKILL);
-                    break child.wait().expect("waitpid rsyslogd");
-                }
-                None => thread::sleep(POLL),
-            }
-        };
+        let status = process::terminate(child, STOP_TIMEOUT).expect("stop rsyslogd");
         self.child = None;
         Some(status)
     }
@@ -453,16 +434,18 @@ impl Rsyslog {
     /// the port is still held). Messages and diagnostics accumulate.
     pub fn restart(&mut self) {
         self.stop();
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            match self.spawn_and_wait() {
-                Startup::Listening => return,
-                Startup::PortTaken if Instant::now() < deadline => {
-                    self.kill_now();
-                    thread::sleep(POLL);
-                }
-                other => self.fail_start(other),
+        let started = poll(START_TIMEOUT, || match self.spawn_and_wait() {
+            Startup::Listening => Some(Ok(())),
+            Startup::PortTaken => {
+                self.kill_now();
+                None
             }
+            other => Some(Err(other)),
+        });
+        match started {
+            Some(Ok(())) => {}
+            Some(Err(other)) => self.fail_start(other),
+            None => self.fail_start(Startup::PortTaken),
         }
     }
 
@@ -474,9 +457,9 @@ impl Rsyslog {
     /// busy machine the imtcp thread can take a connection in between.
     pub fn pause(&mut self) {
         if let Some(child) = &self.child {
-            signal(child, Signal::SIGSTOP);
+            signal(child, libc::SIGSTOP);
             self.paused = true;
-            let pid = child.id();
+            let pid = pid_of(child);
             assert!(
                 wait_until(START_TIMEOUT, || all_threads_stopped(pid)),
                 "rsyslogd {pid}: threads still running {START_TIMEOUT:?} after SIGSTOP"
@@ -487,7 +470,7 @@ impl Rsyslog {
     /// SIGCONT after [`Rsyslog::pause`].
     pub fn resume(&mut self) {
         if let (Some(child), true) = (&self.child, self.paused) {
-            signal(child, Signal::SIGCONT);
+            signal(child, libc::SIGCONT);
         }
         self.paused = false;
     }
@@ -512,22 +495,18 @@ impl Rsyslog {
 
     fn spawn_and_wait(&mut self) -> Startup {
         self.spawn();
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
+        poll(START_TIMEOUT, || {
             if self.is_listening() {
-                return Startup::Listening;
+                Some(Startup::Listening)
+            } else if let Some(status) = self.reap() {
+                Some(Startup::Exited(status))
+            } else if self.bind_failed() {
+                Some(Startup::PortTaken)
+            } else {
+                None
             }
-            if let Some(status) = self.reap() {
-                return Startup::Exited(status);
-            }
-            if self.bind_failed() {
-                return Startup::PortTaken;
-            }
-            if Instant::now() >= deadline {
-                return Startup::TimedOut;
-            }
-            thread::sleep(POLL);
-        }
+        })
+        .unwrap_or(Startup::TimedOut)
     }
 
     fn spawn(&mut self) {
@@ -580,8 +559,8 @@ impl Rsyslog {
 
     fn kill_now(&mut self) {
         if let Some(mut child) = self.child.take() {
-            signal(&child, Signal::SIGCONT);
-            signal(&child, Signal::SIGKILL);
+            signal(&child, libc::SIGCONT);
+            signal(&child, libc::SIGKILL);
             child.wait().expect("waitpid rsyslogd");
         }
         self.paused = false;
@@ -611,27 +590,11 @@ impl Drop for Rsyslog {
 
 /// Signals our own unreaped child, so the PID cannot have been reused and
 /// ESRCH cannot happen. Never panics while unwinding (drop during a failed test).
-fn signal(child: &Child, sig: Signal) {
-    let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits i32"));
-    if let Err(e) = kill(pid, sig) {
+fn signal(child: &Child, sig: i32) {
+    let pid = pid_of(child);
+    if let Err(e) = process::signal(pid, sig) {
         assert!(thread::panicking(), "kill({pid}, {sig}): {e}");
     }
-}
-
-/// Whether every thread of `pid` is stopped (`T`) or gone, from
-/// `/proc/PID/task/*/stat`, where the state follows the `)` that closes the name.
-fn all_threads_stopped(pid: u32) -> bool {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-        return true;
-    };
-    tasks.flatten().all(|task| {
-        fs::read_to_string(task.path().join("stat")).map_or(true, |stat| {
-            let state = stat
-                .rfind(')')
-                .and_then(|i| stat[i + 1..].trim_start().chars().next());
-            matches!(state, Some('T' | 'Z' | 'X'))
-        })
-    })
 }
 
 fn file_len(path: &Path) -> u64 {

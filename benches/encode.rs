@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the per-line CPU path: classification, RFC 5424
 //! encoding with RFC 5425 framing, and the timestamp code, on synthetic lines
-//! shaped like GitLab's (sizes from DESIGN.md §5). The end-to-end relay
+//! shaped like GitLab's (sizes from the project design notes, §5). The end-to-end relay
 //! benchmark (files → TLS receiver) lives elsewhere; these show where the
 //! per-line time goes. Run with `cargo bench --bench encode`.
 

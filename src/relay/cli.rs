@@ -16,7 +16,7 @@ use crate::relay::run::{self, RunOptions};
 const USAGE: &str = "usage: reaplog relay --config FILE [--check] [--once] [--log-format text|json] [--log-level LEVEL]
        reaplog relay --demo
 
-  --config FILE     the relay's TOML configuration (README, Configuration)
+  --config FILE     the relay's TOML configuration (docs/relay.md)
   --check           validate FILE, list the files it would tail with their fields, and exit
   --once            ship what the files hold now, then exit (no checkpoint entry is dropped)
   --demo            ship a built-in sample of GitLab log lines to stdout as RFC 5424 frames

@@ -108,7 +108,7 @@ impl FromStr for Shard {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Source {
-    /// `"gitlab"`: the built-in mapping of GitLab's files (README, preset table).
+    /// `"gitlab"`: the built-in mapping of GitLab's files (docs/gitlab-preset.md).
     #[serde(default)]
     pub preset: Option<Preset>,
     /// Recursive root directory (with a preset).
@@ -248,7 +248,7 @@ pub(super) enum Output {
 /// The resend window of the stream outputs (`tls`, `tcp`): RFC 5425 has no
 /// acknowledgement, so the most recent written batches stay in memory and are
 /// written again after a reconnect. A batch is confirmed once it leaves the
-/// window (README.delivery.md).
+/// window (docs/delivery.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct ResendWindow {
     /// Bytes of written batches kept; a batch pushed out by newer data
@@ -297,9 +297,9 @@ impl Output {
     }
 }
 
-/// What one loopback connection holds when its receiver stops reading:
-/// measured ~4.4 MiB (the sender's autotuned send buffer, tcp_wmem max 4 MiB,
-/// plus what the receiver's buffer took); twice that, for the receiver's own
+/// What one connection holds when its receiver stops reading is the
+/// sender's autotuned send buffer (Linux's default tcp_wmem max is 4 MiB)
+/// plus what the receiver's buffer took; twice that, for the receiver's own
 /// read buffers and a remote link with larger buffers.
 fn default_resend_window_bytes() -> usize {
     8 * 1024 * 1024

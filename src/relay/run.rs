@@ -26,7 +26,7 @@ use crate::relay::state::checkpoint::{Checkpoints, CHECKPOINT_FILE};
 use crate::relay::state::writer;
 
 /// Batches queued between the reader and the output. With the batch size
-/// this bounds the memory a backlog can take (README, "Memory").
+/// this bounds the memory a backlog can take (docs/delivery.md, "Memory bound").
 pub(super) const QUEUE_BATCHES: usize = 4;
 /// Target size of one batch: many frames per TLS write.
 pub(super) const BATCH_BYTES: usize = 128 * 1024;

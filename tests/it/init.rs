@@ -89,7 +89,7 @@ fn works_under_the_name_tini_with_and_without_double_dash() {
 
 /// The catchable signals a test sends: 1..=31 without KILL and STOP (not
 /// catchable) and CHLD (init's own reaping signal). SIGTSTP/SIGTTIN/SIGTTOU
-/// are included: init forwards them like any other (see README.init.md).
+/// are included: init forwards them like any other (see docs/init.md).
 fn catchable() -> Vec<i32> {
     (1..=31)
         .filter(|s| ![libc::SIGKILL, libc::SIGSTOP, libc::SIGCHLD].contains(s))

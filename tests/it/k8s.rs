@@ -63,7 +63,7 @@ fn python() -> Result<(PathBuf, bool), String> {
         Ok((system, false))
     } else {
         Err(
-            "no Python with PyYAML and tomllib (install kubernetes-validate, see README.deploy.md)"
+            "no Python with PyYAML and tomllib (install kubernetes-validate, see docs/deploy.md)"
                 .into(),
         )
     }

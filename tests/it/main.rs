@@ -28,6 +28,7 @@ mod support;
 
 mod cli;
 mod container;
+mod docs;
 mod init;
 mod init_reaping;
 mod k8s;

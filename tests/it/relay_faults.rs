@@ -6,7 +6,7 @@
 //!
 //! The short versions run in CI; `benches/fault-soak.sh` runs the same tests
 //! with the full counts through `REAPLOG_FAULT_*` variables (see
-//! README.faults.md). Every random schedule prints its seed;
+//! docs/delivery.md). Every random schedule prints its seed;
 //! `REAPLOG_FAULT_SEED` replays it.
 
 use std::fs;
@@ -637,7 +637,7 @@ fn stalled_receiver_under_a_large_backlog_keeps_relay_memory_bounded() {
         Duration::from_secs(180),
         Duration::from_secs(20),
     );
-    // The README's memory bound: the queue (4 batches) plus one batch being
+    // The memory bound of docs/delivery.md: the queue (4 batches) plus one batch being
     // filled and one being written, each 128 KiB + one message (≈ 0.8 MiB),
     // a 64 KiB read buffer and one line per file (4 × 72 KiB), TLS buffers
     // (≈ 1.2 MiB, given 4 MiB for the allocator), plus one batch re-encoded

@@ -5,7 +5,7 @@
 //! caller (discovery) compares the path's current `(dev, ino)` with
 //! [`Tailer::key`] and calls [`Tailer::detach`] when they differ.
 //!
-//! Rules, each tested below and in `tests/tail_model.rs`:
+//! Rules, each tested below and in `tests/it/tail_model.rs`:
 //!
 //! * Lines end at `\n`; a trailing `\r` is dropped. A line split across
 //!   writes waits for its newline.

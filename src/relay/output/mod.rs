@@ -7,7 +7,7 @@
 //! * [`stream`] (RFC 5425 over `tls` or `tcp`, and `stdout`): batches are
 //!   written and flushed; the most recent ones stay in a bounded resend
 //!   window and are written again after a reconnect. A batch is confirmed
-//!   when it leaves the window (README.delivery.md).
+//!   when it leaves the window (docs/delivery.md).
 //! * [`relp`]: every message is answered by the server; a batch is
 //!   confirmed once all its messages and all earlier ones are.
 //!

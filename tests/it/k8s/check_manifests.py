@@ -430,7 +430,7 @@ def check_commands(overlay, docs, args):
                 r = subprocess.run([args.reaplog, sub, "--help"], capture_output=True, text=True)
                 if "unknown command" in r.stderr:
                     if sub in PENDING_SUBCOMMANDS:
-                        print(f"note: {where}: this reaplog has no `{sub}` subcommand yet (README.deploy.md)")
+                        print(f"note: {where}: this reaplog has no `{sub}` subcommand yet (docs/deploy.md)")
                     else:
                         error(f"{where}: reaplog has no subcommand {sub!r}")
 

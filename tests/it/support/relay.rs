@@ -548,7 +548,7 @@ impl Tally {
         t
     }
 
-    /// One line for `--nocapture` and the README figures.
+    /// One line for `--nocapture` and benches/RESULTS.md.
     pub fn summary(&self, test: &str) -> String {
         format!(
             "{test}: sent {} lost {} duplicates {} (max copies of one line {}), unexpected {}",

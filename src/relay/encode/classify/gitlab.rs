@@ -3,7 +3,7 @@
 //! line format. Covers both layouts: CNG (Rails's files flat in the root,
 //! `gitaly/gitaly.log`, `gitlab-shell/gitlab-shell.log`) and Omnibus (one
 //! directory per component, runit `<service>/current` with svlogd's prefix).
-//! README.preset.md has the same table for operators.
+//! docs/gitlab-preset.md has the same table for operators.
 
 use std::path::{Component, Path};
 
@@ -35,7 +35,7 @@ const fn known(
     }
 }
 
-/// Facilities follow GITLAB-LOGS.md's default mapping: local0 rails, local1
+/// Facilities follow the project's GitLab field notes' default mapping: local0 rails, local1
 /// sidekiq, local2 workhorse, local3 gitaly/praefect, local4 gitlab-shell,
 /// local5 nginx/pages/registry/kas, local6 postgresql/redis, local7 the rest.
 #[rustfmt::skip]

@@ -89,8 +89,8 @@ fn string_end(line: &[u8], mut i: usize) -> Option<usize> {
 /// The index of the first `"` or `\` in `s`. Keys and level or time
 /// values are short: the first [`SHORT_STRING`] bytes are tested eight at a
 /// time in a `u64` (no branch per byte, no set-up), then memchr2 takes over
-/// for long messages. perf, 200-byte lines: the JSON scan took 13.6 % of
-/// the relay's CPU with a byte loop here, 10.5-12 % with this.
+/// for long messages. On short JSON lines this scan is one of the largest
+/// costs per line (profiles in benches/RESULTS.md).
 fn quote_or_backslash(s: &[u8]) -> Option<usize> {
     let head = s.len().min(SHORT_STRING);
     let words = s[..head].chunks_exact(8);

@@ -5,7 +5,7 @@
 //! [`FileRule::classify`] reads one line's severity and time from it. Pure:
 //! no I/O, no allocation, no panic on any input.
 //!
-//! * [`gitlab_rule`] is the built-in GitLab preset (README.preset.md has the
+//! * [`gitlab_rule`] is the built-in GitLab preset (docs/gitlab-preset.md has the
 //!   table); [`plain_rule`] makes a rule for a source from the configuration.
 //! * The scanners live in private submodules: `json` (top-level keys of a JSON
 //!   object), `logfmt`, `text` (anchored patterns for nginx, PostgreSQL,

@@ -11,7 +11,7 @@
 //! The one inherent loss of copytruncate (lines written between our last
 //! read and the truncation exist only in the copy) is kept out of the model
 //! by reading everything before each truncation, as the relay's prompt
-//! reading approximates. See `src/relay/input/tail.rs`.
+//! reading approximates. See `src/relay/input/tail/mod.rs`.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};

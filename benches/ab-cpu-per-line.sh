@@ -12,6 +12,7 @@
 # Environment: ROUNDS (default 7), GITLAB_MIB (default 96), CORPUS (default
 #   /tmp/reaplog-ab-corpus, generated once and reused).
 # Prints each round and the medians; the ratio NEW/OLD of CPU per line.
+# Needs: GNU time (Debian package `time`), /usr/bin/python3. Not run by CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 old=$(realpath "$1") new=$(realpath "$2")

@@ -24,7 +24,7 @@ use crate::relay::batch::Batch;
 use crate::relay::encode::time::Timestamp;
 use crate::relay::encode::{LineCodec, Stamp};
 use crate::relay::input::fingerprint::FileKey;
-use crate::relay::input::rotation::{self, Position};
+use crate::relay::input::rotation;
 use crate::relay::input::sources::{Found, Scan, SourceSet};
 use crate::relay::input::tail::{Flow, ReadOutcome, TailOptions, Tailer};
 use crate::relay::metrics::{ReaderStats, SourceStats};
@@ -357,7 +357,7 @@ impl Reader {
         self.recover_unknown_rotated(&candidates);
         for entry in pending {
             let live = self.files.contains_key(&entry.key);
-            match rotation::find_rotated(&position(&entry), &candidates, live) {
+            match rotation::find_rotated(&entry.position(), &candidates, live) {
                 Some(found) => self.open_rotated(&entry, &found.path, found.key),
                 // A live file with this key writes the entry again itself.
                 None if live => {}
@@ -379,7 +379,7 @@ impl Reader {
     /// between our last read and the truncation are in the copy: finish it
     /// from where the old content was read to.
     fn finish_copy(&mut self, old: &Entry) {
-        let found = rotation::copy_beside(&position(old), |p| {
+        let found = rotation::copy_beside(&old.position(), |p| {
             self.files.values().any(|t| **t.path() == *p)
         });
         if let Some(found) = found {
@@ -486,16 +486,6 @@ impl Reader {
 
     fn tail_options(&self) -> TailOptions {
         self.recipe.tail.clone()
-    }
-}
-
-/// The position a checkpoint entry remembers.
-fn position(entry: &Entry) -> Position<'_> {
-    Position {
-        key: entry.key,
-        fingerprint: entry.fingerprint,
-        offset: entry.offset,
-        path: &entry.path,
     }
 }
 

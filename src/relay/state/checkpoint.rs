@@ -32,6 +32,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::relay::input::fingerprint::{FileKey, Fingerprint, FINGERPRINT_MAX};
+use crate::relay::input::rotation::Position;
 
 /// Name of the checkpoint file inside the state directory.
 pub const CHECKPOINT_FILE: &str = "checkpoints.v1";
@@ -112,6 +113,18 @@ pub struct Entry {
     pub offset: u64,
     /// Where the file was last seen (informational: identity is the key).
     pub path: PathBuf,
+}
+
+impl Entry {
+    /// How far the file was confirmed, as the rotation recovery asks.
+    pub(crate) fn position(&self) -> Position<'_> {
+        Position {
+            key: self.key,
+            fingerprint: self.fingerprint,
+            offset: self.offset,
+            path: &self.path,
+        }
+    }
 }
 
 /// All checkpoints, keyed by [`FileKey`].

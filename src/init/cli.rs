@@ -5,6 +5,9 @@
 use std::ffi::{OsStr, OsString};
 use std::time::Duration;
 
+// Durations in reaplog's one grammar (src/duration.rs), shared by init and relay.
+use crate::duration::parse as parse_duration;
+
 use libc::c_int;
 
 use super::signals;
@@ -245,12 +248,6 @@ fn rewrite(text: &str) -> Result<(c_int, c_int), String> {
         .split_once(':')
         .ok_or_else(|| format!("rewrite {text:?} is not SRC:DST"))?;
     Ok((signal(src, false)?, signal(dst, true)?))
-}
-
-/// A duration in reaplog's one grammar (`src/duration.rs`): `500ms`,
-/// `10s`, `1.5m`, `2h`, or a bare number of seconds.
-pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
-    crate::duration::parse(text)
 }
 
 /// The command as one printable string, for messages.

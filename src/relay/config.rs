@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+// Durations in reaplog's one grammar (src/duration.rs), shared by init and relay.
+use crate::duration::parse as parse_duration;
+
 use serde::{Deserialize, Deserializer};
 
 use crate::relay::encode::classify::LineFormat;
@@ -516,12 +519,6 @@ fn shard<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Shard>, D::Error> {
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let raw = expanded(d)?;
     parse_duration(&raw).map_err(serde::de::Error::custom)
-}
-
-/// A duration in reaplog's one grammar (`src/duration.rs`), shared with
-/// init's flags: `250ms`, `1.5s`, `2m`, `1h`; a bare number is seconds.
-pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
-    crate::duration::parse(s)
 }
 
 #[cfg(test)]

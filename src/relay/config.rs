@@ -56,6 +56,11 @@ pub(super) struct Config {
     /// file twice. `i` may be a StatefulSet pod name ending in `-i`.
     #[serde(default, deserialize_with = "shard")]
     pub shard: Option<Shard>,
+    /// Log files held open at most; idle files beyond it are closed and
+    /// reopened when they change. Lowered, with a warning, to what
+    /// RLIMIT_NOFILE allows.
+    #[serde(default = "default_max_open_files")]
+    pub max_open_files: usize,
     /// Prometheus `/metrics`, `/healthz` and `/readyz`.
     #[serde(default)]
     pub metrics: Option<Metrics>,
@@ -320,6 +325,9 @@ fn default_partial_line_timeout() -> Duration {
 fn default_shutdown_timeout() -> Duration {
     Duration::from_secs(20)
 }
+fn default_max_open_files() -> usize {
+    1024
+}
 fn default_poll_interval() -> Duration {
     Duration::from_secs(1)
 }
@@ -351,6 +359,9 @@ impl Config {
     fn validate(&self) -> Result<(), String> {
         if self.sources.is_empty() {
             return Err("no [[source]]: nothing to ship".into());
+        }
+        if self.max_open_files == 0 {
+            return Err("max_open_files = 0: at least one file must be open to be read".into());
         }
         for (i, source) in self.sources.iter().enumerate() {
             source.validate().map_err(|e| format!("source[{i}]: {e}"))?;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::relay::config::{Config, Output};
-use crate::relay::input::discover::Watcher;
+use crate::relay::input::discover::{Hints, Watcher};
 use crate::relay::input::sources::{default_hostname, SourceSet};
 use crate::relay::metrics;
 use crate::relay::metrics::Stats;
@@ -113,17 +113,26 @@ pub(super) fn run(config: Config, options: RunOptions) -> Result<(), StartError>
 
     let (batch_tx, batch_rx) = mpsc::channel(QUEUE_BATCHES);
     let (ack_tx, ack_rx) = std_mpsc::channel();
-    let (wake_tx, wake_rx) = std_mpsc::channel();
+    // One pending wake-up is enough: the reader takes every hint at once.
+    let (wake_tx, wake_rx) = std_mpsc::sync_channel(1);
     let (reload_tx, reload_rx) = std_mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
 
     let sources = source_set(&config);
-    let watcher = start_watcher(&sources, wake_tx.clone());
+    let hints = {
+        let wake = wake_tx.clone();
+        Hints::new(move || {
+            // Full: a wake-up is pending already.
+            let _pending = wake.try_send(());
+        })
+    };
+    let watcher = start_watcher(&sources, &hints);
     let reader = Reader::new(
         sources,
         reader_settings(&config, &options, stored_at),
         state.clone(),
         Arc::clone(&stats.reader),
+        Arc::clone(&hints),
     );
     let reader_stop = Arc::clone(&stop);
     let reader_thread = std::thread::Builder::new()
@@ -150,6 +159,7 @@ pub(super) fn run(config: Config, options: RunOptions) -> Result<(), StartError>
         wake: wake_tx,
         reload: reload_tx,
         watcher,
+        hints,
         config_path: options.config_path.clone(),
         config,
     };
@@ -207,22 +217,46 @@ fn reader_settings(
         newline_after_frame: matches!(config.output, Output::Stdout { .. }),
         once: options.once,
         resume_stored_at,
+        max_open_files: fit_open_files(config.max_open_files),
     }
 }
 
+/// Descriptors kept for everything but log files: sockets, the checkpoint
+/// store, inotify, the metrics server's connections, a rotation search.
+const RESERVED_FDS: u64 = 64;
+
+/// `max_open_files`, lowered (with a warning) when RLIMIT_NOFILE leaves
+/// less room. The soft limit is raised towards the hard one first, as far
+/// as the budget needs.
+fn fit_open_files(wanted: usize) -> usize {
+    let need = wanted as u64 + RESERVED_FDS;
+    let Some(limit) = crate::relay::sys::raise_open_files_limit(need) else {
+        return wanted;
+    };
+    if limit >= need {
+        return wanted;
+    }
+    let fitted = limit.saturating_sub(RESERVED_FDS).max(1) as usize;
+    tracing::warn!(max_open_files = wanted, rlimit_nofile = limit, fitted,
+        "RLIMIT_NOFILE is too low for max_open_files; holding fewer files open (idle ones are closed and reopened on a change)");
+    fitted
+}
+
 /// inotify is a hint: if it cannot start, polling carries on alone.
-fn start_watcher(sources: &SourceSet, wake: std_mpsc::Sender<()>) -> Option<Watcher> {
+fn start_watcher(sources: &SourceSet, hints: &Arc<Hints>) -> Option<Watcher> {
     let dirs = sources.watch_dirs();
     if dirs.is_empty() {
+        hints.set_active(false);
         return None;
     }
-    match Watcher::start(&dirs, move || {
-        // The reader drains hints in bulk; a closed channel means it has stopped.
-        let _stopped = wake.send(());
-    }) {
-        Ok(w) => Some(w),
+    match Watcher::start(&dirs, Arc::clone(hints)) {
+        Ok(w) => {
+            hints.set_active(true);
+            Some(w)
+        }
         Err(e) => {
             tracing::warn!(error = %e, "inotify unavailable; polling only");
+            hints.set_active(false);
             None
         }
     }
@@ -232,9 +266,10 @@ fn start_watcher(sources: &SourceSet, wake: std_mpsc::Sender<()>) -> Option<Watc
 /// reload channel, and the inotify watcher (replaced on reload).
 struct Control {
     stop: Arc<AtomicBool>,
-    wake: std_mpsc::Sender<()>,
+    wake: std_mpsc::SyncSender<()>,
     reload: std_mpsc::Sender<SourceSet>,
     watcher: Option<Watcher>,
+    hints: Arc<Hints>,
     config_path: Option<PathBuf>,
     config: Config,
 }
@@ -256,7 +291,7 @@ async fn supervise(output: impl std::future::Future<Output = ()>, mut control: C
         }
     }
     control.stop.store(true, Ordering::Relaxed);
-    let _reader_gone = control.wake.send(());
+    let _pending = control.wake.try_send(());
     let timeout = control.config.shutdown_timeout;
     tokio::select! {
         () = &mut output => {}
@@ -303,11 +338,11 @@ fn reload(control: &mut Control) {
     }
     let sources = source_set(&new);
     control.watcher = None;
-    control.watcher = start_watcher(&sources, control.wake.clone());
+    control.watcher = start_watcher(&sources, &control.hints);
     if control.reload.send(sources).is_err() {
         return;
     }
-    let _reader_gone = control.wake.send(());
+    let _pending = control.wake.try_send(());
     tracing::info!(path = %path.display(), sources = new.sources.len(), "SIGHUP: configuration reloaded");
     control.config = new;
 }

@@ -20,3 +20,46 @@ pub(super) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// The `f_type` of the file system holding `path` (statfs(2)); `None` when
+/// it cannot be asked.
+pub(super) fn fs_type(path: &std::path::Path) -> Option<i64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: an all-zero statfs is a valid value of the plain C struct.
+    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path that outlives the call; `buf` is
+    // a live, writable statfs that the kernel fills on success.
+    let rc = unsafe { libc::statfs(c.as_ptr(), &mut buf) };
+    #[allow(clippy::unnecessary_cast)] // f_type is i64 on x86_64, not everywhere
+    (rc == 0).then_some(buf.f_type as i64)
+}
+
+/// Raises the soft limit on open descriptors (RLIMIT_NOFILE) to `want`,
+/// or as far as the hard limit allows; returns the soft limit then in
+/// force (`None`: unlimited or unknown).
+pub(super) fn raise_open_files_limit(want: u64) -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit to a live, writable struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return None;
+    }
+    if lim.rlim_cur == libc::RLIM_INFINITY {
+        return None;
+    }
+    if lim.rlim_cur < want {
+        let raised = libc::rlimit {
+            rlim_cur: want.min(lim.rlim_max),
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: setrlimit reads one live rlimit; raising the soft limit
+        // up to the hard one needs no privilege.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim.rlim_cur = raised.rlim_cur;
+        }
+    }
+    Some(lim.rlim_cur)
+}

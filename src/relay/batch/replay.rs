@@ -26,6 +26,7 @@ use std::time::Instant;
 
 use crate::relay::encode::time::Timestamp;
 use crate::relay::encode::{LineCodec, Stamp};
+use crate::relay::input::budget::OpenFile;
 use crate::relay::input::fingerprint::{FileKey, Fingerprint};
 use crate::relay::input::rotation::{copy_beside, Position};
 use crate::relay::input::tail::{Flow, Line, ReadOutcome, TailOptions, Tailer};
@@ -60,7 +61,7 @@ impl Recipe {
 /// while its lines may have to be read again.
 pub(crate) struct Origin {
     /// The open descriptor: keeps a renamed or deleted file readable.
-    pub file: Arc<File>,
+    pub file: Arc<OpenFile>,
     /// The file's (device, inode).
     pub key: FileKey,
     /// Where the file was when its lines were read.
@@ -174,7 +175,7 @@ fn still_holds(file: &File, seg: &Segment) -> bool {
 }
 
 /// logrotate's copytruncate copy of the segment's file, if one holds the range.
-fn copy_holding(seg: &Segment) -> Option<(Arc<File>, PathBuf, FileKey)> {
+fn copy_holding(seg: &Segment) -> Option<(Arc<OpenFile>, PathBuf, FileKey)> {
     let origin = &seg.origin;
     let at = Position {
         key: origin.key,
@@ -186,7 +187,7 @@ fn copy_holding(seg: &Segment) -> Option<(Arc<File>, PathBuf, FileKey)> {
     // copy_beside checked the copy's length and first bytes.
     let copy = copy_beside(&at, |_| false)?;
     let file = File::open(&copy.path).ok()?;
-    Some((Arc::new(file), copy.path, copy.key))
+    Some((Arc::new(OpenFile::new(file, None)), copy.path, copy.key))
 }
 
 #[cfg(test)]
@@ -230,7 +231,7 @@ mod tests {
                 tail: opts,
             });
             let origin = Arc::new(Origin {
-                file: Arc::clone(tailer.file()),
+                file: Arc::clone(tailer.file().unwrap()),
                 key: tailer.key(),
                 path: Arc::from(path.as_path()),
                 stamp: Stamp::new(

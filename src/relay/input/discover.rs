@@ -9,9 +9,11 @@
 //! Problems with one directory or entry are collected as warnings: one
 //! unreadable directory must not hide the rest of the tree.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use notify::Watcher as _;
 
@@ -65,6 +67,34 @@ fn walk(root: &Path, want: NameKind, out: &mut Vec<PathBuf>, warnings: &mut Vec<
         // Depth first, in name order.
         dirs.extend(subdirs.into_iter().rev());
     }
+}
+
+/// One directory's live log files and sub-directories (not recursive),
+/// sorted by name: what [`walk_root`] finds in `dir` itself. The reader
+/// lists again only the directories whose modification time changed.
+pub(crate) fn list_live(dir: &Path, warnings: &mut Vec<DiscoverError>) -> io::Result<Listing> {
+    let mut names = list_dir(dir)?;
+    names.sort();
+    let mut listing = Listing::default();
+    for path in names {
+        classify_entry(
+            path,
+            NameKind::Live,
+            &mut listing.files,
+            &mut listing.dirs,
+            warnings,
+        );
+    }
+    Ok(listing)
+}
+
+/// What [`list_live`] found in one directory.
+#[derive(Debug, Default)]
+pub(crate) struct Listing {
+    /// Live log files (and symlinks to files).
+    pub files: Vec<PathBuf>,
+    /// Sub-directories to list too.
+    pub dirs: Vec<PathBuf>,
 }
 
 fn list_dir(dir: &Path) -> io::Result<Vec<PathBuf>> {
@@ -220,8 +250,115 @@ pub(crate) fn glob_watch(pattern: &str) -> WatchDir {
     }
 }
 
-/// inotify hints: wakes the caller on any event under the watched
-/// directories. Dropping it stops watching.
+/// Most paths [`Hints`] remembers between two takes; beyond that it asks
+/// for a full rescan instead (memory stays bounded whatever the write rate).
+const MAX_HINTS: usize = 65_536;
+
+/// What inotify said since the last [`Hints::take`]: which files changed,
+/// which directories gained or lost entries, and whether events were lost.
+#[derive(Debug, Default)]
+pub(crate) struct HintSet {
+    /// Files written to (or whose attributes changed).
+    pub files: HashSet<PathBuf>,
+    /// Directories whose entries changed (or that appeared).
+    pub dirs: HashSet<PathBuf>,
+    /// The kernel's queue overflowed or an event could not be read: every
+    /// watched file and directory must be looked at.
+    pub rescan: bool,
+}
+
+/// inotify's hints, gathered by the watcher's thread for the reader.
+pub(crate) struct Hints {
+    set: Mutex<HintSet>,
+    wake: Box<dyn Fn() + Send + Sync>,
+    /// A watcher is running: the sources it covers need no polling.
+    active: std::sync::atomic::AtomicBool,
+}
+
+impl Hints {
+    /// Hints that call `wake` after each event noted.
+    pub(crate) fn new(wake: impl Fn() + Send + Sync + 'static) -> Arc<Hints> {
+        Arc::new(Hints {
+            set: Mutex::new(HintSet::default()),
+            wake: Box::new(wake),
+            active: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Whether a watcher feeds these hints now.
+    pub(crate) fn active(&self) -> bool {
+        self.active.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Says whether a watcher feeds these hints (false: it could not start,
+    /// and every source is polled).
+    pub(crate) fn set_active(&self, active: bool) {
+        self.active
+            .store(active, std::sync::atomic::Ordering::Relaxed);
+        self.lock().rescan = true;
+    }
+
+    /// Everything noted since the last take.
+    pub(crate) fn take(&self) -> HintSet {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HintSet> {
+        // A panic while holding the lock cannot leave a HintSet half-updated
+        // in a way that matters: at worst a hint is missed, and the sweep
+        // finds the change.
+        self.set.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn note(&self, event: notify::Result<notify::Event>) {
+        use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
+        {
+            let mut set = self.lock();
+            match event {
+                Ok(event) => {
+                    if event.need_rescan() {
+                        set.rescan = true;
+                    }
+                    // Our own reads and listings open and close files:
+                    // only a close after writing says anything changed.
+                    if matches!(event.kind, EventKind::Access(a) if a != AccessKind::Close(AccessMode::Write))
+                    {
+                        return;
+                    }
+                    let entries = matches!(
+                        event.kind,
+                        EventKind::Create(_)
+                            | EventKind::Remove(_)
+                            | EventKind::Modify(ModifyKind::Name(_))
+                            | EventKind::Any
+                            | EventKind::Other
+                    );
+                    for path in event.paths {
+                        if entries {
+                            if let Some(parent) = path.parent() {
+                                set.dirs.insert(parent.to_path_buf());
+                            }
+                        }
+                        // A directory's own events (a new one, new
+                        // permissions) have it listed again.
+                        set.dirs.insert(path.clone());
+                        set.files.insert(path);
+                    }
+                }
+                Err(_) => set.rescan = true,
+            }
+            if set.files.len() + set.dirs.len() > MAX_HINTS {
+                set.files = HashSet::new();
+                set.dirs = HashSet::new();
+                set.rescan = true;
+            }
+        }
+        (self.wake)();
+    }
+}
+
+/// inotify hints: notes every event under the watched directories in a
+/// [`Hints`]. Dropping it stops watching.
 pub(crate) struct Watcher {
     /// Kept alive for its watches; dropped with us.
     _inner: notify::RecommendedWatcher,
@@ -237,11 +374,8 @@ impl Watcher {
     /// Watches each directory in `dirs` (pass [`glob_watch`] of each glob,
     /// roots recursively). Any failure (missing directory, inotify watch
     /// limit) is an error: the caller then relies on polling alone.
-    pub(crate) fn start(
-        dirs: &[WatchDir],
-        wake: impl Fn() + Send + Sync + 'static,
-    ) -> Result<Watcher, DiscoverError> {
-        let handler = move |_event: notify::Result<notify::Event>| wake();
+    pub(crate) fn start(dirs: &[WatchDir], hints: Arc<Hints>) -> Result<Watcher, DiscoverError> {
+        let handler = move |event: notify::Result<notify::Event>| hints.note(event);
         let mut inner =
             notify::recommended_watcher(handler).map_err(|source| DiscoverError::Watch {
                 path: dirs.first().map(|d| d.path.clone()).unwrap_or_default(),
@@ -512,10 +646,10 @@ mod tests {
         fs::create_dir_all(dir.path().join("deep/er")).unwrap();
         let pattern = dir.path().join("*.log");
         let (tx, rx) = std::sync::mpsc::channel();
-        let _w = Watcher::start(&[glob_watch(&pattern.to_string_lossy())], move || {
+        let hints = Hints::new(move || {
             tx.send(()).unwrap_or_default();
-        })
-        .unwrap();
+        });
+        let _w = Watcher::start(&[glob_watch(&pattern.to_string_lossy())], hints).unwrap();
         touch(dir.path(), "deep/er/other.log");
         assert!(
             rx.recv_timeout(Duration::from_millis(500)).is_err(),
@@ -531,24 +665,52 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("pod")).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
-        let _w = Watcher::start(&[recursive(dir.path())], move || {
+        let hints = Hints::new(move || {
             // The receiver outlives the watcher in this test.
             tx.send(()).unwrap_or_default();
-        })
-        .unwrap();
-        touch(dir.path(), "pod/app.log");
+        });
+        let _w = Watcher::start(&[recursive(dir.path())], Arc::clone(&hints)).unwrap();
+        let file = touch(dir.path(), "pod/app.log");
         rx.recv_timeout(Duration::from_secs(10))
             .expect("an inotify event within 10s");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut seen = HintSet::default();
+        while !seen.dirs.contains(&dir.path().join("pod")) {
+            assert!(std::time::Instant::now() < deadline, "{seen:?}");
+            let more = hints.take();
+            seen.dirs.extend(more.dirs);
+            seen.files.extend(more.files);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            seen.files.contains(&file),
+            "the file itself is named: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn too_many_hints_turn_into_one_rescan() {
+        let hints = Hints::new(|| {});
+        for i in 0..=MAX_HINTS {
+            let event = notify::Event::new(notify::EventKind::Modify(
+                notify::event::ModifyKind::Data(notify::event::DataChange::Any),
+            ))
+            .add_path(PathBuf::from(format!("/x/{i}.log")));
+            hints.note(Ok(event));
+        }
+        let set = hints.take();
+        assert!(set.rescan && set.files.len() < MAX_HINTS, "bounded");
+        assert!(!hints.take().rescan, "taken once");
     }
 
     #[test]
     fn dropping_the_watcher_stops_the_wake_ups() {
         let dir = tempfile::tempdir().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
-        let w = Watcher::start(&[recursive(dir.path())], move || {
+        let hints = Hints::new(move || {
             tx.send(()).unwrap_or_default();
-        })
-        .unwrap();
+        });
+        let w = Watcher::start(&[recursive(dir.path())], hints).unwrap();
         drop(w);
         touch(dir.path(), "late.log");
         // Shutdown is asynchronous (the event loop thread may still pass on
@@ -568,7 +730,9 @@ mod tests {
     fn watching_a_missing_directory_is_an_error_for_the_caller_to_poll() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing");
-        let err = Watcher::start(&[recursive(&missing)], || {}).err().unwrap();
+        let err = Watcher::start(&[recursive(&missing)], Hints::new(|| {}))
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("missing"), "{err}");
     }
 }

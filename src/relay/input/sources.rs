@@ -40,6 +40,9 @@ type Resolved = (Arc<FileRule>, Arc<str>);
 /// Every configured source, with the per-path rule cache.
 pub(crate) struct SourceSet {
     sources: Vec<Source>,
+    /// Per source: `watch = "auto"` and every directory it covers is on a
+    /// file system whose writes inotify sees (not NFS, CephFS, SMB, FUSE…).
+    notified: Vec<bool>,
     shard: Option<Shard>,
     hostname: Arc<str>,
     /// `None` = the preset skips this path (not a log file).
@@ -48,7 +51,9 @@ pub(crate) struct SourceSet {
 
 impl SourceSet {
     pub(crate) fn new(sources: Vec<Source>, hostname: String, shard: Option<Shard>) -> SourceSet {
+        let notified = sources.iter().map(inotify_sees_writes).collect();
         SourceSet {
+            notified,
             sources,
             shard,
             hostname: Arc::from(hostname),
@@ -60,8 +65,8 @@ impl SourceSet {
     /// glob's fixed prefix ([`discover::glob_watch`]).
     pub(crate) fn watch_dirs(&self) -> Vec<discover::WatchDir> {
         let mut dirs = Vec::new();
-        for s in &self.sources {
-            if s.watch == crate::relay::config::Watch::Poll {
+        for (s, notified) in self.sources.iter().zip(&self.notified) {
+            if !notified {
                 continue;
             }
             dirs.extend(s.root.iter().map(|root| discover::WatchDir {
@@ -73,12 +78,67 @@ impl SourceSet {
         dirs
     }
 
+    /// Whether inotify hints cover source `i` (`watch = "auto"` on a local
+    /// file system): its files are then looked at on a hint, and by a slow
+    /// sweep, instead of at every poll.
+    pub(crate) fn notified(&self, i: usize) -> bool {
+        self.notified.get(i).copied().unwrap_or(false)
+    }
+
+    /// How often source `i`'s files are polled.
+    pub(crate) fn poll_interval(&self, i: usize) -> std::time::Duration {
+        self.sources
+            .get(i)
+            .map_or(std::time::Duration::from_secs(1), |s| s.poll_interval)
+    }
+
+    /// How many sources there are.
+    pub(crate) fn len(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// The root of source `i`, if it has one (else it is a list of globs).
+    pub(crate) fn root(&self, i: usize) -> Option<&Path> {
+        self.sources.get(i)?.root.as_deref()
+    }
+
+    /// The file at `path`, listed under source `i`'s root: its key and rule,
+    /// or `None` when it is gone, not a file, skipped by the preset or
+    /// another shard's.
+    pub(crate) fn found(&mut self, i: usize, path: PathBuf) -> Option<Found> {
+        let meta = std::fs::metadata(&path).ok().filter(|m| m.is_file())?;
+        let key = FileKey::of(&meta);
+        let start_at = self.sources.get(i)?.start_at;
+        let (rule, hostname) = self.rule_for(i, &path)?;
+        Some(Found {
+            source: i,
+            path,
+            key,
+            rule,
+            hostname,
+            start_at,
+        })
+    }
+
     /// Lists every file of every source. A file matched by two sources is
     /// taken by the first.
     pub(crate) fn scan(&mut self) -> Scan {
+        self.scan_where(|_| true)
+    }
+
+    /// Lists every file of the sources without a root (their globs are
+    /// expanded again at every call).
+    pub(crate) fn scan_globs(&mut self) -> Scan {
+        self.scan_where(|s| s.root.is_none())
+    }
+
+    fn scan_where(&mut self, take: impl Fn(&Source) -> bool) -> Scan {
         let mut scan = Scan::default();
         let mut seen = std::collections::HashSet::new();
         for i in 0..self.sources.len() {
+            if !take(&self.sources[i]) {
+                continue;
+            }
             let mut paths = Vec::new();
             let source = &self.sources[i];
             match &source.root {
@@ -176,6 +236,52 @@ impl SourceSet {
     }
 }
 
+/// Whether inotify sees every write under `source`: `watch = "auto"` and
+/// its directories on a local file system. A network file system's client
+/// gets no event for another client's writes, so polling it is the only
+/// way (a warning says so once per source).
+fn inotify_sees_writes(source: &Source) -> bool {
+    if source.watch == crate::relay::config::Watch::Poll {
+        return false;
+    }
+    let dirs: Vec<PathBuf> = match &source.root {
+        Some(root) => vec![root.clone()],
+        None => source
+            .paths
+            .iter()
+            .map(|p| discover::glob_base(p))
+            .collect(),
+    };
+    for dir in dirs {
+        if let Some(name) = crate::relay::sys::fs_type(&dir).and_then(remote_fs_name) {
+            tracing::info!(path = %dir.display(), fs = name,
+                "watch = \"auto\" polls this directory: inotify does not see other clients' writes on {name}");
+            return false;
+        }
+    }
+    true
+}
+
+/// The name of a network or FUSE file system by its statfs `f_type`
+/// (magic numbers from the kernel's include/uapi/linux/magic.h and the
+/// file systems' own sources).
+fn remote_fs_name(f_type: i64) -> Option<&'static str> {
+    Some(match f_type {
+        0x6969 => "NFS",
+        0x00c3_6400 => "CephFS",
+        0xff53_4d42 => "CIFS",
+        0xfe53_4d42 => "SMB2",
+        0x517b => "SMB",
+        0x6573_5546 => "FUSE",
+        0x0102_1997 => "9P",
+        0x0116_1970 => "GFS2",
+        0x7461_636f => "OCFS2",
+        0x5346_414f => "AFS",
+        0x0bd0_0bd0 => "Lustre",
+        _ => return None,
+    })
+}
+
 /// The rule and HOSTNAME for `path` of `source`, or None when the preset
 /// skips it or another shard owns it.
 pub(crate) fn resolve(
@@ -250,6 +356,14 @@ pub(crate) fn default_hostname(configured: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_file_systems_are_named_and_local_ones_are_not() {
+        assert_eq!(remote_fs_name(0x6969), Some("NFS"));
+        assert_eq!(remote_fs_name(0x00c3_6400), Some("CephFS"));
+        assert_eq!(remote_fs_name(0xEF53), None, "ext4");
+        assert_eq!(remote_fs_name(0x0102_1994), None, "tmpfs");
+    }
 
     #[test]
     fn configured_hostname_wins() {

@@ -192,9 +192,57 @@ pub(crate) fn render(stats: &Stats) -> String {
         ),
         (
             "reaplog_files_watched",
-            "Files being read.",
+            "Files being read (open or closed to stay under max_open_files).",
             "gauge",
             get(&r.files_watched),
+        ),
+        (
+            "reaplog_files_open",
+            "Log file descriptors open (tailers and the batches that still hold them).",
+            "gauge",
+            get(&r.files_open),
+        ),
+        (
+            "reaplog_max_open_files",
+            "The open-file budget: max_open_files, fitted to RLIMIT_NOFILE.",
+            "gauge",
+            get(&r.max_open_files),
+        ),
+        (
+            "reaplog_files_waiting",
+            "Files found but not opened yet because the open-file budget is spent.",
+            "gauge",
+            get(&r.files_waiting),
+        ),
+        (
+            "reaplog_directories_watched",
+            "Directories under the sources' roots.",
+            "gauge",
+            get(&r.directories),
+        ),
+        (
+            "reaplog_file_closes_total",
+            "Idle files closed to stay under max_open_files.",
+            "counter",
+            get(&r.file_closes),
+        ),
+        (
+            "reaplog_file_reopens_total",
+            "Closed files reopened because they changed.",
+            "counter",
+            get(&r.file_reopens),
+        ),
+        (
+            "reaplog_open_file_waits_total",
+            "Times a changed closed file waited a round for a descriptor.",
+            "counter",
+            get(&r.fd_waits),
+        ),
+        (
+            "reaplog_files_gone_while_closed_total",
+            "Closed files deleted or moved out of their directory before they could be reopened.",
+            "counter",
+            get(&r.files_gone_closed),
         ),
         (
             "reaplog_messages_in_flight",
@@ -245,7 +293,7 @@ pub(crate) fn render(stats: &Stats) -> String {
         "gauge",
     );
     let _ = writeln!(out, "{name} {age}");
-    let help = "Bytes in a file after the relay's read position.";
+    let help = "Bytes in an open file after the relay's read position.";
     header(&mut out, "reaplog_file_lag_bytes", help, "gauge");
     for (path, offset) in r.offsets() {
         if let Ok(meta) = std::fs::metadata(&*path) {

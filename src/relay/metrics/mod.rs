@@ -28,6 +28,22 @@ pub(super) struct ReaderStats {
     pub bytes_read: AtomicU64,
     pub lines_truncated: AtomicU64,
     pub files_watched: AtomicU64,
+    /// Log file descriptors open now (tailers and the batches that hold them).
+    pub files_open: AtomicU64,
+    /// The open-file budget (`max_open_files`, fitted to RLIMIT_NOFILE).
+    pub max_open_files: AtomicU64,
+    /// Files found but not opened yet: the budget is spent.
+    pub files_waiting: AtomicU64,
+    /// Directories under the sources' roots.
+    pub directories: AtomicU64,
+    /// Idle files closed to stay under the budget, and reopened on a change.
+    pub file_closes: AtomicU64,
+    pub file_reopens: AtomicU64,
+    /// Changed closed files that had to wait a round for a descriptor.
+    pub fd_waits: AtomicU64,
+    /// Closed files rotated out of their directory or deleted before they
+    /// could be reopened.
+    pub files_gone_closed: AtomicU64,
     /// Messages handed to the output queue.
     pub messages_shipped: AtomicU64,
     /// Per-source counters, in configuration order.

@@ -26,7 +26,8 @@
 //! its lines stays on disk (open) until they are confirmed. A file truncated
 //! meanwhile is read from logrotate's copy; with no copy, the lines are
 //! counted (`resend_lost_messages`) and logged with the file's name. A batch
-//! whose lines did not all come from files keeps its bytes.
+//! whose lines did not all come from files keeps its bytes, and so does one
+//! written while the open-file budget is crowded (`input/budget.rs`).
 //! stdout has no window: a batch is confirmed once written and flushed.
 
 use std::collections::VecDeque;
@@ -72,7 +73,14 @@ enum Body {
 impl Kept {
     fn new(mut batch: Batch, written: Instant) -> Kept {
         let len = batch.bytes.len();
-        let body = if batch.replayable() {
+        // Past three quarters of the open-file budget the window keeps
+        // frames, not descriptors: it must never hold the reader's budget.
+        let crowded = batch
+            .segments
+            .iter()
+            .find_map(|s| s.origin.file.budget())
+            .is_some_and(|b| b.crowded());
+        let body = if batch.replayable() && !crowded {
             Body::Lines(batch.segments)
         } else {
             batch.shrink_if_sparse();

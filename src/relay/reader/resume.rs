@@ -1,18 +1,34 @@
 //! Where each file starts: the resume policy of the reader.
 //!
-//! A checkpoint entry whose key and first bytes match the file wins. A file
+//! A checkpoint entry whose key and first bytes match the file wins. After
+//! a remount (a network file system mounted again, on another node or
+//! through another device), every file has a new device number and the
+//! same inode: an entry then matches a file with its inode and its first
+//! bytes, if the entry's device is one no file of the sources is on any
+//! more; when two such entries match, the one with the file's path wins,
+//! and if none has it, neither does (shipping again beats skipping). A
+//! different file with the same inode number on another file system has
+//! other first bytes: it is new, read from its start. A file
 //! with no entry that was already there at the first scan starts where
 //! `start_at` says (its end, or its beginning); a file that appears later
 //! was written while we ran and starts at its beginning. Entries no live
 //! file resumed from are left for the rotation recovery of the first scan.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::SystemTime;
 
 use crate::relay::config::StartAt;
 use crate::relay::input::fingerprint::{FileKey, Fingerprint};
 use crate::relay::state::checkpoint::{Checkpoints, Entry};
+
+/// Where a file starts, and the entry it was resumed from when that entry
+/// had another key (a remount): the caller moves the entry to the new key.
+#[derive(Debug)]
+pub(super) struct Start {
+    pub offset: u64,
+    pub replaces: Option<Entry>,
+}
 
 /// The checkpoint the reader started from, and which of its entries a
 /// live file has taken up.
@@ -21,6 +37,11 @@ pub(super) struct Resume {
     checkpoints: Checkpoints,
     /// Entries a live file resumed from (first scan only).
     resumed: HashSet<FileKey>,
+    /// Devices files of the sources are on now: an entry on any other was
+    /// stored before a remount.
+    live_devices: HashSet<u64>,
+    /// Entries on devices not live, by inode (built on first need).
+    by_inode: Option<HashMap<u64, Vec<FileKey>>>,
     /// When the loaded checkpoint was stored (`None`: there was none).
     stored_at: Option<SystemTime>,
     first_scan: bool,
@@ -32,9 +53,17 @@ impl Resume {
         Resume {
             checkpoints,
             resumed: HashSet::new(),
+            live_devices: HashSet::new(),
+            by_inode: None,
             stored_at,
             first_scan: true,
         }
+    }
+
+    /// The devices the sources' files are on now (from the first scan).
+    pub(super) fn set_live_devices(&mut self, devices: HashSet<u64>) {
+        self.live_devices = devices;
+        self.by_inode = None;
     }
 
     /// Where to start reading the file at `path`, whose key is `key`.
@@ -43,16 +72,82 @@ impl Resume {
         key: FileKey,
         path: &Path,
         start_at: StartAt,
-    ) -> std::io::Result<u64> {
+    ) -> std::io::Result<Start> {
         let file = std::fs::File::open(path)?;
         if let Some(offset) = self.checkpoints.resume_offset(key, &file)? {
             self.resumed.insert(key);
-            return Ok(offset);
+            return Ok(Start {
+                offset,
+                replaces: None,
+            });
         }
-        match (self.first_scan, start_at) {
-            (true, StartAt::End) => Ok(file.metadata()?.len()),
-            _ => Ok(0),
+        if self.checkpoints.get(key).is_none() {
+            if let Some(entry) = self.remounted_entry(key, path, &file)? {
+                self.resumed.insert(entry.key);
+                return Ok(Start {
+                    offset: entry.offset,
+                    replaces: Some(entry),
+                });
+            }
         }
+        // start_at = "end" is for history that predates the relay: a file no
+        // checkpoint knows when there is one was written while we were down.
+        let offset = match (self.first_scan && self.stored_at.is_none(), start_at) {
+            (true, StartAt::End) => file.metadata()?.len(),
+            _ => 0,
+        };
+        Ok(Start {
+            offset,
+            replaces: None,
+        })
+    }
+
+    /// The entry stored for this file before a remount, if exactly one
+    /// matches (or one of several has its path).
+    fn remounted_entry(
+        &mut self,
+        key: FileKey,
+        path: &Path,
+        file: &std::fs::File,
+    ) -> std::io::Result<Option<Entry>> {
+        let Some(keys) = self.inode_index().get(&key.ino).cloned() else {
+            return Ok(None);
+        };
+        let mut matching = Vec::new();
+        for old in keys {
+            if self.resumed.contains(&old) {
+                continue;
+            }
+            if let Some(e) = self.checkpoints.get(old) {
+                if e.fingerprint.matches(file)? {
+                    matching.push(e.clone());
+                }
+            }
+        }
+        Ok(match matching.len() {
+            0 => None,
+            1 => matching.pop(),
+            _ => matching.into_iter().find(|e| e.path == path),
+        })
+    }
+
+    /// The entry stored before a remount for a rotated copy `key` of the
+    /// pending entry's file: the same inode on a device no longer live.
+    pub(super) fn remounted(&self, entry: &Entry, key: FileKey) -> bool {
+        entry.key.ino == key.ino
+            && entry.key.dev != key.dev
+            && !self.live_devices.contains(&entry.key.dev)
+    }
+
+    fn inode_index(&mut self) -> &HashMap<u64, Vec<FileKey>> {
+        let (checkpoints, live) = (&self.checkpoints, &self.live_devices);
+        self.by_inode.get_or_insert_with(|| {
+            let mut index: HashMap<u64, Vec<FileKey>> = HashMap::new();
+            for e in checkpoints.iter().filter(|e| !live.contains(&e.key.dev)) {
+                index.entry(e.key.ino).or_default().push(e.key);
+            }
+            index
+        })
     }
 
     /// Whether the first scan is still under way.
@@ -122,7 +217,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (path, key, fp) = file(dir.path(), "a.log", b"one\ntwo\n");
         let mut r = with_entry(key, fp, 4, &path);
-        assert_eq!(r.start_offset(key, &path, StartAt::End).unwrap(), 4);
+        assert_eq!(r.start_offset(key, &path, StartAt::End).unwrap().offset, 4);
         assert!(r.pending().is_empty(), "the entry was taken up");
     }
 
@@ -131,7 +226,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (path, key, _) = file(dir.path(), "a.log", b"one\ntwo\n");
         let mut r = with_entry(key, Fingerprint::of_bytes(b"recycled inode\n"), 4, &path);
-        assert_eq!(r.start_offset(key, &path, StartAt::Beginning).unwrap(), 0);
+        assert_eq!(
+            r.start_offset(key, &path, StartAt::Beginning)
+                .unwrap()
+                .offset,
+            0
+        );
         assert_eq!(r.pending().len(), 1, "left to the rotation recovery");
     }
 
@@ -141,14 +241,101 @@ mod tests {
         let (path, key, _) = file(dir.path(), "a.log", b"one\ntwo\n");
         let mut r = Resume::new(Checkpoints::default(), None);
         assert!(r.first_scan());
-        assert_eq!(r.start_offset(key, &path, StartAt::End).unwrap(), 8);
-        assert_eq!(r.start_offset(key, &path, StartAt::Beginning).unwrap(), 0);
+        assert_eq!(r.start_offset(key, &path, StartAt::End).unwrap().offset, 8);
+        assert_eq!(
+            r.start_offset(key, &path, StartAt::Beginning)
+                .unwrap()
+                .offset,
+            0
+        );
         r.end_first_scan();
         assert_eq!(
-            r.start_offset(key, &path, StartAt::End).unwrap(),
+            r.start_offset(key, &path, StartAt::End).unwrap().offset,
             0,
             "a file that appears while we run was written while we ran"
         );
+    }
+
+    #[test]
+    fn start_at_end_skips_history_only_on_the_very_first_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, key, _) = file(dir.path(), "new.log", b"written while we were down\n");
+        let (other, okey, ofp) = file(dir.path(), "old.log", b"one\n");
+        let mut r = with_entry(okey, ofp, 4, &other);
+        assert_eq!(
+            r.start_offset(key, &path, StartAt::End).unwrap().offset,
+            0,
+            "a checkpoint exists: a file it does not know is new since"
+        );
+    }
+
+    fn moved(key: FileKey) -> FileKey {
+        FileKey {
+            dev: key.dev ^ 0xff,
+            ino: key.ino,
+        }
+    }
+
+    #[test]
+    fn after_a_remount_the_inode_and_first_bytes_match_on_a_new_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, key, fp) = file(dir.path(), "a.log", b"one\ntwo\n");
+        let mut r = with_entry(moved(key), fp, 4, &path);
+        r.set_live_devices(HashSet::from([key.dev]));
+        let start = r.start_offset(key, &path, StartAt::Beginning).unwrap();
+        assert_eq!(start.offset, 4);
+        assert_eq!(start.replaces.map(|e| e.key), Some(moved(key)));
+        assert!(r.pending().is_empty(), "the old entry was taken up");
+    }
+
+    #[test]
+    fn the_same_inode_with_other_first_bytes_is_a_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, key, _) = file(dir.path(), "a.log", b"other content\n");
+        let old = Fingerprint::of_bytes(b"one\ntwo\n");
+        let mut r = with_entry(moved(key), old, 4, &path);
+        r.set_live_devices(HashSet::from([key.dev]));
+        let start = r.start_offset(key, &path, StartAt::End).unwrap();
+        assert_eq!((start.offset, start.replaces.is_some()), (0, false));
+    }
+
+    #[test]
+    fn an_entry_on_a_device_still_mounted_is_never_taken_by_inode() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, key, fp) = file(dir.path(), "a.log", b"one\ntwo\n");
+        let mut r = with_entry(moved(key), fp, 4, &path);
+        r.set_live_devices(HashSet::from([key.dev, moved(key).dev]));
+        let start = r.start_offset(key, &path, StartAt::Beginning).unwrap();
+        assert_eq!((start.offset, start.replaces.is_some()), (0, false));
+    }
+
+    #[test]
+    fn two_remounted_candidates_are_told_apart_by_path_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, key, fp) = file(dir.path(), "a.log", b"one\ntwo\n");
+        let mut c = Checkpoints::default();
+        for (dev, offset, p) in [(1, 2, dir.path().join("b.log")), (2, 4, path.clone())] {
+            c.set(Entry {
+                key: FileKey { dev, ino: key.ino },
+                fingerprint: fp,
+                offset,
+                path: p,
+            });
+        }
+        let mut r = Resume::new(c.clone(), Some(SystemTime::now()));
+        r.set_live_devices(HashSet::from([key.dev]));
+        assert_eq!(
+            r.start_offset(key, &path, StartAt::Beginning)
+                .unwrap()
+                .offset,
+            4
+        );
+        let elsewhere = dir.path().join("c.log");
+        std::fs::copy(&path, &elsewhere).unwrap();
+        let mut r = Resume::new(c, Some(SystemTime::now()));
+        r.set_live_devices(HashSet::from([key.dev]));
+        let start = r.start_offset(key, &elsewhere, StartAt::Beginning).unwrap();
+        assert!(start.replaces.is_none(), "ambiguous: ship again");
     }
 
     #[test]

@@ -43,7 +43,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::budget::{OpenFile, OpenFiles};
 use super::fingerprint::{FileKey, Fingerprint, FINGERPRINT_MAX};
+
+/// An unterminated line's buffer is given back once its line is done when
+/// it grew beyond this.
+const PENDING_KEPT: usize = 4096;
 
 /// How a [`Tailer`] reads.
 #[derive(Clone, Debug)]
@@ -133,6 +138,12 @@ pub enum TailError {
         /// The path.
         path: PathBuf,
     },
+    /// The tailer is closed ([`Tailer::close`]): reopen it first.
+    #[error("{} is closed (open-file budget)", path.display())]
+    Closed {
+        /// The file.
+        path: PathBuf,
+    },
     /// `pread` failed.
     #[error("cannot read {} at offset {offset}: {source}", path.display())]
     Read {
@@ -150,20 +161,27 @@ pub struct Tailer {
     /// Where the file was last known to be (informational once detached).
     path: PathBuf,
     /// Our descriptor: keeps a renamed or deleted file readable (shared with
-    /// the batches that may have to read their lines again).
-    file: Arc<File>,
+    /// the batches that may have to read their lines again). `None` while
+    /// closed ([`Tailer::close`]) to stay under the open-file budget.
+    file: Option<Arc<OpenFile>>,
+    /// The open-file budget the descriptor counts in (reopens too).
+    count: Option<Arc<OpenFiles>>,
     /// Identity of `file`, fixed at open.
     key: FileKey,
     /// First bytes of `file`; re-taken while shorter than `FINGERPRINT_MAX`.
     fingerprint: Fingerprint,
     opts: TailOptions,
-    /// Reusable read buffer, `max(read_chunk, 1)` bytes long.
+    /// Read buffer, `max(read_chunk, 1)` bytes long while reading; empty
+    /// between calls of [`Tailer::read_lines_with`] (the caller lends one
+    /// buffer to every tailer), allocated on first use by
+    /// [`Tailer::read_lines`].
     /// Invariant: `cons <= filled <= chunk.len()`; `chunk[cons..filled]` was
     /// read from the file but not yet split into lines.
     chunk: Vec<u8>,
     cons: usize,
     filled: usize,
-    /// The start of the current unterminated line.
+    /// The start of the current unterminated line; grown on demand and
+    /// given back once a long one is done, so an idle file holds no buffer.
     /// Invariant: `pending.len() == min(pending_raw, max_line + 1)` (one byte
     /// beyond `max_line` tells a cut line from a line ending in `\r`).
     pending: Vec<u8>,
@@ -189,6 +207,42 @@ pub struct Tailer {
     truncated_from: Option<(Fingerprint, u64)>,
     /// Reads stop here (`u64::MAX`, or a replayed range's end).
     limit: u64,
+    /// File size and modification time at the last read or check: a closed
+    /// file is reopened when its path's `stat` says otherwise.
+    seen: Seen,
+}
+
+/// What `stat` said of a file at the last look: enough to tell that it
+/// changed without reading it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// `st_size`.
+    pub size: u64,
+    /// `st_mtime` in nanoseconds since the epoch (0 if unknown).
+    pub mtime_ns: i128,
+}
+
+impl Seen {
+    /// The size and modification time of `meta`.
+    pub fn of(meta: &std::fs::Metadata) -> Seen {
+        use std::os::unix::fs::MetadataExt;
+        Seen {
+            size: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        }
+    }
+}
+
+/// What [`Tailer::reopen`] found at the tailer's path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reopen {
+    /// Our file again (same key): reading goes on where it stopped. A
+    /// rewrite while it was closed is found by the next read like any
+    /// truncation (the first bytes are compared again).
+    Same,
+    /// The path names another file now (ours was rotated away or deleted
+    /// while closed): the tailer stays closed.
+    Replaced(FileKey),
 }
 
 impl std::fmt::Debug for Tailer {
@@ -211,6 +265,17 @@ impl Tailer {
     /// An offset beyond the file's size (truncated while we were down)
     /// restarts at 0.
     pub fn open(path: &Path, offset: u64, opts: TailOptions) -> Result<Tailer, TailError> {
+        Tailer::open_counted(path, offset, opts, None)
+    }
+
+    /// [`Tailer::open`], the descriptor counted in `count` (and so are the
+    /// descriptors of later reopens).
+    pub fn open_counted(
+        path: &Path,
+        offset: u64,
+        opts: TailOptions,
+        count: Option<&Arc<OpenFiles>>,
+    ) -> Result<Tailer, TailError> {
         let file = File::open(path).map_err(|source| TailError::Open {
             path: path.to_path_buf(),
             source,
@@ -225,15 +290,105 @@ impl Tailer {
         };
         let fingerprint = take_fingerprint(&file, path)?;
         let key = FileKey::of(&file.metadata().map_err(|source| stat_err(path, source))?);
-        Ok(Tailer::new(
-            Arc::new(file),
-            path,
-            key,
-            fingerprint,
-            offset,
-            size,
-            opts,
-        ))
+        let file = Arc::new(OpenFile::new(file, count.cloned()));
+        let mut t = Tailer::new(file, path, key, fingerprint, offset, size, opts);
+        t.count = count.cloned();
+        t.seen = Seen::of(
+            &t.file()?
+                .metadata()
+                .map_err(|source| stat_err(path, source))?,
+        );
+        Ok(t)
+    }
+
+    /// Opens the file that is at `path` now, for the same key, and keeps
+    /// reading where this (closed) tailer stopped. See [`Reopen`].
+    pub fn reopen(&mut self, path: &Path) -> Result<Reopen, TailError> {
+        if self.file.is_some() {
+            return Ok(Reopen::Same);
+        }
+        let file = File::open(path).map_err(|source| TailError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let meta = file.metadata().map_err(|source| stat_err(path, source))?;
+        let key = FileKey::of(&meta);
+        if key != self.key {
+            return Ok(Reopen::Replaced(key));
+        }
+        self.path = path.to_path_buf();
+        self.file = Some(Arc::new(OpenFile::new(file, self.count.clone())));
+        // Identity again: the first bytes. A file rewritten while closed
+        // (copytruncate, truncate in place, a recycled inode) is a truncation
+        // to the next read, whatever its size now.
+        if !self.fingerprint_matches()? {
+            self.checked_size = u64::MAX;
+        }
+        Ok(Reopen::Same)
+    }
+
+    /// Gives the descriptor back (batches that still hold it keep it open
+    /// until they are confirmed). Only an attached file at its end with no
+    /// unterminated line is closed: `false` otherwise. Reading goes on after
+    /// [`Tailer::reopen`].
+    pub fn close(&mut self) -> bool {
+        if !self.can_close() {
+            return false;
+        }
+        self.file = None;
+        self.chunk = Vec::new();
+        self.pending = Vec::new();
+        true
+    }
+
+    /// Whether [`Tailer::close`] would close it.
+    pub fn can_close(&self) -> bool {
+        self.file.is_some()
+            && !self.detached
+            && self.at_eof
+            && self.pending_raw == 0
+            && self.cons == self.filled
+            && self.truncated_from.is_none()
+    }
+
+    /// Whether the descriptor is open.
+    pub fn is_open(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Size and modification time at the last read or check.
+    pub fn seen(&self) -> Seen {
+        self.seen
+    }
+
+    /// Whether something may be there to do without a change on disk: an
+    /// unterminated line waiting for `partial_after`, a detached file to
+    /// finish, or bytes not yet handed out.
+    pub fn has_work(&self) -> bool {
+        self.detached || self.pending_raw > 0 || !self.at_eof || self.cons < self.filled
+    }
+
+    /// [`Tailer::read_lines`] with the caller's read buffer: bytes read but
+    /// not handed out when the sink stops are read again by the next call,
+    /// so the tailer keeps no buffer between calls.
+    pub fn read_lines_with(
+        &mut self,
+        buf: &mut Vec<u8>,
+        now: Instant,
+        budget: usize,
+        sink: &mut dyn FnMut(Line<'_>) -> Flow,
+    ) -> Result<ReadOutcome, TailError> {
+        if buf.len() < self.opts.read_chunk.max(1) {
+            buf.resize(self.opts.read_chunk.max(1), 0);
+        }
+        std::mem::swap(&mut self.chunk, buf);
+        let result = self.read_lines(now, budget, sink);
+        // Unread what was not split: `read_pos` moves back to it.
+        self.read_pos -= (self.filled - self.cons) as u64;
+        self.cons = 0;
+        self.filled = 0;
+        std::mem::swap(&mut self.chunk, buf);
+        result
     }
 
     /// Reads `start..end` of `file` again, as a detached tailer that stops at
@@ -242,7 +397,7 @@ impl Tailer {
     /// The caller checks that the content is still there (size and
     /// fingerprint); a truncation is not looked for.
     pub fn replay(
-        file: Arc<File>,
+        file: Arc<OpenFile>,
         path: &Path,
         key: FileKey,
         fingerprint: Fingerprint,
@@ -256,7 +411,7 @@ impl Tailer {
     }
 
     fn new(
-        file: Arc<File>,
+        file: Arc<OpenFile>,
         path: &Path,
         key: FileKey,
         fingerprint: Fingerprint,
@@ -267,10 +422,11 @@ impl Tailer {
         Tailer {
             path: path.to_path_buf(),
             key,
-            file,
+            file: Some(file),
+            count: None,
             fingerprint,
-            chunk: vec![0; opts.read_chunk.max(1)],
-            pending: Vec::with_capacity(opts.max_line.saturating_add(1).min(1 << 20)),
+            chunk: Vec::new(),
+            pending: Vec::new(),
             opts,
             cons: 0,
             filled: 0,
@@ -283,12 +439,19 @@ impl Tailer {
             detached: false,
             truncated_from: None,
             limit: u64::MAX,
+            seen: Seen::default(),
         }
     }
 
     /// The open descriptor, for reading a handed-out range again.
-    pub fn file(&self) -> &Arc<File> {
-        &self.file
+    pub fn file(&self) -> Result<&Arc<OpenFile>, TailError> {
+        self.file.as_ref().ok_or_else(|| self.closed())
+    }
+
+    fn closed(&self) -> TailError {
+        TailError::Closed {
+            path: self.path.clone(),
+        }
     }
 
     /// Where the file is, as far as the last scan knows.
@@ -328,6 +491,13 @@ impl Tailer {
         self.detached = true;
     }
 
+    /// A live path names this detached file again (renamed into another
+    /// watched directory): it is followed there instead of finished.
+    pub fn attach(&mut self, path: PathBuf) {
+        self.detached = false;
+        self.path = path;
+    }
+
     /// Whether [`Tailer::detach`] was called.
     pub fn is_detached(&self) -> bool {
         self.detached
@@ -351,6 +521,12 @@ impl Tailer {
         budget: usize,
         sink: &mut dyn FnMut(Line<'_>) -> Flow,
     ) -> Result<ReadOutcome, TailError> {
+        if self.file.is_none() {
+            return Err(self.closed());
+        }
+        if self.chunk.is_empty() {
+            self.chunk = vec![0; self.opts.read_chunk.max(1)];
+        }
         self.check_invariants();
         if self.split(sink) == Flow::Stop {
             return Ok(ReadOutcome::Stopped);
@@ -416,9 +592,19 @@ impl Tailer {
             cut,
             partial: false,
         });
-        self.pending.clear();
-        self.pending_raw = 0;
+        self.clear_pending();
         flow
+    }
+
+    /// Forgets the finished line's bytes; a long line's buffer goes back to
+    /// the allocator.
+    fn clear_pending(&mut self) {
+        if self.pending.capacity() > PENDING_KEPT {
+            self.pending = Vec::new();
+        } else {
+            self.pending.clear();
+        }
+        self.pending_raw = 0;
     }
 
     /// Moves `len` bytes of an unterminated line from `chunk` to `pending`,
@@ -454,8 +640,7 @@ impl Tailer {
             cut,
             partial: true,
         });
-        self.pending.clear();
-        self.pending_raw = 0;
+        self.clear_pending();
         flow
     }
 
@@ -481,8 +666,11 @@ impl Tailer {
         if want == 0 {
             return Ok(0);
         }
+        let Some(file) = self.file.as_ref() else {
+            return Err(self.closed());
+        };
         loop {
-            match self.file.read_at(&mut self.chunk[..want], self.read_pos) {
+            match file.read_at(&mut self.chunk[..want], self.read_pos) {
                 Ok(n) => {
                     self.filled = n;
                     self.read_pos += n as u64;
@@ -515,7 +703,9 @@ impl Tailer {
         if self.limit != u64::MAX {
             return Ok(Flow::More); // a replay: the caller checked the content
         }
-        let size = stat_size(&self.file, &self.path)?;
+        let meta = self.stat()?;
+        self.seen = Seen::of(&meta);
+        let size = meta.len();
         if size == self.checked_size && size >= self.read_pos {
             return Ok(Flow::More);
         }
@@ -525,7 +715,7 @@ impl Tailer {
             if usize::from(self.fingerprint.len) < FINGERPRINT_MAX
                 && size > u64::from(self.fingerprint.len)
             {
-                self.fingerprint = take_fingerprint(&self.file, &self.path)?;
+                self.fingerprint = take_fingerprint(self.file()?, &self.path)?;
             }
             return Ok(Flow::More);
         }
@@ -535,13 +725,33 @@ impl Tailer {
         self.truncated_from = Some((self.fingerprint, self.offset));
         self.offset = 0;
         self.read_pos = 0;
-        self.fingerprint = take_fingerprint(&self.file, &self.path)?;
+        self.fingerprint = take_fingerprint(self.file()?, &self.path)?;
         Ok(flow)
+    }
+
+    /// `fstat` of the open descriptor; a regular file only.
+    fn stat(&self) -> Result<std::fs::Metadata, TailError> {
+        let meta = self
+            .file()?
+            .metadata()
+            .map_err(|source| stat_err(&self.path, source))?;
+        if !meta.is_file() {
+            return Err(TailError::NotRegular {
+                path: self.path.clone(),
+            });
+        }
+        Ok(meta)
+    }
+
+    /// Whether the open file's size or modification time differs from what
+    /// the last read saw (one `fstat`, no read).
+    pub fn changed(&self) -> Result<bool, TailError> {
+        Ok(Seen::of(&self.stat()?) != self.seen || self.seen.size != self.read_pos)
     }
 
     fn fingerprint_matches(&self) -> Result<bool, TailError> {
         self.fingerprint
-            .matches(&self.file)
+            .matches(self.file()?)
             .map_err(|source| TailError::Read {
                 path: self.path.clone(),
                 offset: 0,

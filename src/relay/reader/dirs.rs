@@ -12,6 +12,7 @@
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::relay::input::discover::{self, DiscoverError};
@@ -28,7 +29,9 @@ pub(super) const QUIET_DIR_INTERVAL: Duration = Duration::from_secs(1);
 /// One directory's state.
 #[derive(Debug)]
 struct Dir {
+    path: Arc<Path>,
     source: usize,
+    is_root: bool,
     /// `(mtime in ns, inode)` at the last listing; `None`: never listed.
     seen: Option<(i128, u64)>,
     /// When we last saw it change (our clock).
@@ -39,7 +42,7 @@ struct Dir {
     /// Keys of the files the last listing found in it.
     files: Vec<FileKey>,
     /// Sub-directories the last listing found.
-    subdirs: Vec<PathBuf>,
+    subdirs: Vec<Arc<Path>>,
 }
 
 /// What one round of looking found.
@@ -48,16 +51,19 @@ pub(super) struct Changes {
     /// Every file of every directory listed this round.
     pub found: Vec<Found>,
     /// Files a listing no longer found, with the directory that lost them.
-    pub vanished: Vec<(FileKey, PathBuf)>,
+    pub vanished: Vec<(FileKey, Arc<Path>)>,
     pub warnings: Vec<DiscoverError>,
     /// Directories listed.
     pub listed: usize,
 }
 
-/// Every directory under the sources' roots.
+/// Every directory under the sources' roots: a slab, so that a round
+/// walks it without hashing paths (a `Path`'s hash parses its components).
 #[derive(Debug, Default)]
 pub(super) struct Dirs {
-    dirs: HashMap<PathBuf, Dir>,
+    slots: Vec<Option<Dir>>,
+    free: Vec<usize>,
+    index: HashMap<Arc<Path>, usize>,
     /// Roots that could not be looked at, warned about once.
     missing_roots: HashSet<PathBuf>,
 }
@@ -65,104 +71,123 @@ pub(super) struct Dirs {
 impl Dirs {
     /// Forgets everything (after a reload: the sources changed).
     pub(super) fn clear(&mut self) {
-        self.dirs.clear();
-        self.missing_roots.clear();
+        *self = Dirs::default();
     }
 
     /// How many directories are known.
     pub(super) fn len(&self) -> usize {
-        self.dirs.len()
+        self.index.len()
     }
 
     /// Lists `dir` at its next look (a hint, a failed open).
     pub(super) fn force(&mut self, dir: &Path) {
-        if let Some(d) = self.dirs.get_mut(dir) {
-            d.force = true;
-            d.next_look = Instant::now();
+        if let Some(&i) = self.index.get(dir) {
+            if let Some(d) = self.slots[i].as_mut() {
+                d.force = true;
+                d.next_look = Instant::now();
+            }
         }
     }
 
     /// Lists every directory at the next look (a full rescan).
     pub(super) fn force_all(&mut self) {
         let now = Instant::now();
-        for d in self.dirs.values_mut() {
+        for d in self.slots.iter_mut().flatten() {
             d.force = true;
             d.next_look = now;
         }
     }
 
-    /// Looks at every directory due (all of them with `all`), lists those
-    /// that changed, and reports their files and the files they lost.
+    fn insert(&mut self, dir: Dir) -> usize {
+        let path = Arc::clone(&dir.path);
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(dir);
+                i
+            }
+            None => {
+                self.slots.push(Some(dir));
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(path, i);
+        i
+    }
+
+    /// Looks at every directory due, lists those that changed, and reports
+    /// their files and the files they lost.
     pub(super) fn look(&mut self, sources: &mut SourceSet, hinted: bool, now: Instant) -> Changes {
         let mut changes = Changes::default();
         for i in 0..sources.len() {
-            let Some(root) = sources.root(i).map(Path::to_path_buf) else {
+            let Some(root) = sources.root(i) else {
                 continue;
             };
-            if !self.dirs.contains_key(&root) {
-                self.dirs.insert(root.clone(), Dir::new(i, now));
+            if !self.index.contains_key(root) {
+                let dir = Dir::new(Arc::from(root), i, true, now);
+                self.insert(dir);
             }
         }
-        let mut due: Vec<PathBuf> = self
-            .dirs
+        // In no particular order: a directory removed with its parent is
+        // skipped, and one gone by the time it is looked at is removed.
+        let mut due: Vec<usize> = self
+            .slots
             .iter()
-            .filter(|(_, d)| d.force || d.next_look <= now)
-            .map(|(p, _)| p.clone())
+            .enumerate()
+            .filter_map(|(i, d)| {
+                d.as_ref()
+                    .filter(|d| d.force || d.next_look <= now)
+                    .map(|_| i)
+            })
             .collect();
-        // Parents before children (popped from the end): a removed parent
-        // takes its subtree along.
-        due.sort_by(|a, b| b.cmp(a));
-        while let Some(path) = due.pop() {
-            self.look_at(&path, sources, hinted, now, &mut changes, &mut due);
+        while let Some(i) = due.pop() {
+            self.look_at(i, sources, hinted, now, &mut changes, &mut due);
         }
         changes
     }
 
     fn look_at(
         &mut self,
-        path: &Path,
+        i: usize,
         sources: &mut SourceSet,
         hinted: bool,
         now: Instant,
         changes: &mut Changes,
-        due: &mut Vec<PathBuf>,
+        due: &mut Vec<usize>,
     ) {
-        let Some(dir) = self.dirs.get(path) else {
+        let Some(dir) = self.slots.get_mut(i).and_then(Option::as_mut) else {
             return; // removed with its parent this round
         };
-        let source = dir.source;
-        let is_root = sources.root(source) == Some(path);
-        let meta = match std::fs::metadata(path) {
+        let (path, source) = (Arc::clone(&dir.path), dir.source);
+        let meta = match std::fs::metadata(&*path) {
             Ok(m) if m.is_dir() => m,
-            _ if is_root => {
+            _ if dir.is_root => {
                 if self.missing_roots.insert(path.to_path_buf()) {
                     tracing::warn!(path = %path.display(), "source root is missing or not a directory; will look again");
                 }
-                self.schedule(path, sources, hinted, now);
+                schedule(dir, sources, hinted, now);
                 return;
             }
             // Gone (its parent's listing will say so) or replaced by a file.
-            _ => return self.remove(path, changes),
+            _ => return self.remove(i, changes),
         };
-        self.missing_roots.remove(path);
+        if dir.is_root {
+            self.missing_roots.remove(&*path);
+        }
         let stamp = (
             i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
             meta.ino(),
         );
-        let Some(dir) = self.dirs.get_mut(path) else {
-            return;
-        };
         if dir.seen != Some(stamp) {
             dir.changed_at = now;
         }
         let settling = now.saturating_duration_since(dir.changed_at) < SETTLE;
         if dir.seen == Some(stamp) && !dir.force && !settling {
-            self.schedule(path, sources, hinted, now);
+            schedule(dir, sources, hinted, now);
             return;
         }
         dir.force = false;
         dir.seen = Some(stamp);
-        let listing = match discover::list_live(path, &mut changes.warnings) {
+        let listing = match discover::list_live(&path, &mut changes.warnings) {
             Ok(l) => l,
             Err(source) => {
                 changes.warnings.push(DiscoverError::ReadDir {
@@ -170,11 +195,9 @@ impl Dirs {
                     source,
                 });
                 // Keep what it had; list it again at the next round.
-                self.schedule(path, sources, hinted, now);
-                if let Some(d) = self.dirs.get_mut(path) {
-                    d.seen = None;
-                    d.force = true;
-                }
+                schedule(dir, sources, hinted, now);
+                dir.seen = None;
+                dir.force = true;
                 return;
             }
         };
@@ -186,14 +209,18 @@ impl Dirs {
                 changes.found.push(found);
             }
         }
-        let subdirs = listing.dirs;
+        let subdirs: Vec<Arc<Path>> = listing
+            .dirs
+            .into_iter()
+            .map(|d| Arc::from(d.as_path()))
+            .collect();
         for sub in &subdirs {
-            if !self.dirs.contains_key(sub) {
-                self.dirs.insert(sub.clone(), Dir::new(source, now));
-                due.push(sub.clone());
+            if !self.index.contains_key(sub) {
+                let j = self.insert(Dir::new(Arc::clone(sub), source, false, now));
+                due.push(j);
             }
         }
-        let Some(dir) = self.dirs.get_mut(path) else {
+        let Some(dir) = self.slots.get_mut(i).and_then(Option::as_mut) else {
             return;
         };
         let old_files = std::mem::replace(&mut dir.files, keys);
@@ -203,53 +230,59 @@ impl Dirs {
             old_files
                 .into_iter()
                 .filter(|k| !kept.contains(k))
-                .map(|k| (k, path.to_path_buf())),
+                .map(|k| (k, Arc::clone(&path))),
         );
-        let now_subdirs: HashSet<&PathBuf> = dir.subdirs.iter().collect();
-        let gone: Vec<PathBuf> = old_subdirs
+        let now_subdirs: HashSet<&Arc<Path>> = dir.subdirs.iter().collect();
+        let gone: Vec<Arc<Path>> = old_subdirs
             .into_iter()
             .filter(|s| !now_subdirs.contains(s))
             .collect();
+        schedule(dir, sources, hinted, now);
         for sub in gone {
-            self.remove(&sub, changes);
+            if let Some(&j) = self.index.get(&sub) {
+                self.remove(j, changes);
+            }
         }
-        self.schedule(path, sources, hinted, now);
     }
 
-    /// Forgets `path` and every directory under it; their files vanish.
-    fn remove(&mut self, path: &Path, changes: &mut Changes) {
-        let Some(dir) = self.dirs.remove(path) else {
+    /// Forgets slot `i` and every directory under it; their files vanish.
+    fn remove(&mut self, i: usize, changes: &mut Changes) {
+        let Some(dir) = self.slots.get_mut(i).and_then(Option::take) else {
             return;
         };
+        self.free.push(i);
+        self.index.remove(&dir.path);
         changes
             .vanished
-            .extend(dir.files.into_iter().map(|k| (k, path.to_path_buf())));
+            .extend(dir.files.into_iter().map(|k| (k, Arc::clone(&dir.path))));
         for sub in dir.subdirs {
-            self.remove(&sub, changes);
+            if let Some(&j) = self.index.get(&sub) {
+                self.remove(j, changes);
+            }
         }
-    }
-
-    fn schedule(&mut self, path: &Path, sources: &SourceSet, hinted: bool, now: Instant) {
-        let Some(dir) = self.dirs.get_mut(path) else {
-            return;
-        };
-        let base = sources.poll_interval(dir.source);
-        let quiet = now.saturating_duration_since(dir.changed_at) >= SETTLE;
-        let interval = if hinted && sources.notified(dir.source) {
-            super::SWEEP.max(base)
-        } else if quiet {
-            base.max(QUIET_DIR_INTERVAL)
-        } else {
-            base
-        };
-        dir.next_look = now + interval;
     }
 }
 
+/// When to look at `dir` next.
+fn schedule(dir: &mut Dir, sources: &SourceSet, hinted: bool, now: Instant) {
+    let base = sources.poll_interval(dir.source);
+    let quiet = now.saturating_duration_since(dir.changed_at) >= SETTLE;
+    let interval = if hinted && sources.notified(dir.source) {
+        super::SWEEP.max(base)
+    } else if quiet {
+        base.max(QUIET_DIR_INTERVAL)
+    } else {
+        base
+    };
+    dir.next_look = now + interval;
+}
+
 impl Dir {
-    fn new(source: usize, now: Instant) -> Dir {
+    fn new(path: Arc<Path>, source: usize, is_root: bool, now: Instant) -> Dir {
         Dir {
+            path,
             source,
+            is_root,
             seen: None,
             changed_at: now,
             next_look: now,

@@ -267,11 +267,14 @@ impl Reader {
             }
             self.take_hints(hints, now);
             self.discover(&mut batch, now, globs_due);
-            self.open_waiting(&mut batch);
+            let opened_some = self.open_waiting(&mut batch);
             let more = match self.read_round(&mut batch, &out, &stop) {
                 Ok(more) => more,
                 Err(Closed) => return,
             };
+            // Files still wait for a descriptor but some were opened: the
+            // next round comes at once (closing what was read frees more).
+            let more = more || (opened_some && !self.waiting.is_empty());
             if !batch.is_empty() && self.ship(&mut batch, &out).is_err() {
                 return;
             }
@@ -358,16 +361,25 @@ impl Reader {
             .collect();
         let mut to_read = Vec::with_capacity(due.len());
         let mut to_reopen = Vec::new();
+        let mut looks = Vec::with_capacity(due.len());
         for &key in &due {
             let Some(t) = self.files.get_mut(&key) else {
                 continue;
             };
-            match look(t) {
+            let look = if t.tailer.is_open() {
+                look_open(t)
+            } else {
+                look_closed(t)
+            };
+            looks.push((key, look));
+        }
+        for (key, look) in looks {
+            match look {
                 Look::Read => to_read.push(key),
                 Look::Reopen => to_reopen.push(key),
                 Look::Same => {}
                 Look::Moved => {
-                    if let Some(dir) = t.path.parent() {
+                    if let Some(dir) = self.files.get(&key).and_then(|t| t.path.parent()) {
                         self.dirs.force(dir);
                     }
                 }
@@ -606,7 +618,7 @@ impl Reader {
             let lost = self
                 .files
                 .get(&key)
-                .is_some_and(|t| !t.tailer.is_detached() && t.path.parent() == Some(dir.as_path()));
+                .is_some_and(|t| !t.tailer.is_detached() && t.path.parent() == Some(&*dir));
             if lost {
                 self.vanish(key, batch);
             }
@@ -732,11 +744,13 @@ impl Reader {
         self.open(&found, batch);
     }
 
-    /// Opens queued files while the budget has room.
-    fn open_waiting(&mut self, batch: &mut Batch) {
+    /// Opens queued files while the budget has room; returns whether it
+    /// opened any.
+    fn open_waiting(&mut self, batch: &mut Batch) -> bool {
         if self.waiting.is_empty() {
-            return;
+            return false;
         }
+        let before = self.waiting.len();
         if !self.budget.has_room() {
             self.make_room(self.waiting.len());
         }
@@ -749,6 +763,7 @@ impl Reader {
                 self.open(&found, batch);
             }
         }
+        self.waiting.len() < before
     }
 
     /// At the first scan, a checkpointed file that no live path names any
@@ -950,18 +965,31 @@ fn schedule(sources: &SourceSet, hinted: bool, t: &mut Tracked, now: Instant) {
     } else {
         base.max(LONG_QUIET_FILE_INTERVAL)
     };
-    t.next_look = now + interval;
+    t.next_look = aligned(now, interval);
 }
 
-/// What a look at `t` finds: one `fstat` of an open file, one `stat` of a
-/// closed file's path.
-fn look(t: &mut Tracked) -> Look {
-    if t.tailer.is_open() {
-        return match t.tailer.has_work() || t.tailer.changed().unwrap_or(true) {
-            true => Look::Read,
-            false => Look::Same,
-        };
+/// `now + interval`, rounded up to a multiple of `interval` since the
+/// reader started: quiet files fall due together, in few rounds, instead
+/// of a few in every round.
+fn aligned(now: Instant, interval: Duration) -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(|| now);
+    let step = interval.as_nanos().max(1);
+    let since = now.saturating_duration_since(epoch).as_nanos();
+    let next = (since / step + 1) * step;
+    epoch + Duration::from_nanos(u64::try_from(next).unwrap_or(u64::MAX))
+}
+
+/// What a look at an open file finds: one `fstat`, no read.
+fn look_open(t: &mut Tracked) -> Look {
+    match t.tailer.has_work() || t.tailer.changed().unwrap_or(true) {
+        true => Look::Read,
+        false => Look::Same,
     }
+}
+
+/// What a look at a closed file finds: one `stat` of its path.
+fn look_closed(t: &Tracked) -> Look {
     match std::fs::metadata(&*t.path) {
         Ok(meta) if FileKey::of(&meta) == t.tailer.key() => {
             if Seen::of(&meta) != t.tailer.seen() {

@@ -13,6 +13,7 @@
 //! | [`relay_errors`]    | TLS that must not verify, a receiver that is down, bad config, `--check`, `--demo` |
 //! | [`relay_ops`]       | metrics, `/readyz`, SIGHUP reloads, idle CPU                  |
 //! | [`relay_faults`]    | kill -9, receiver restarts and stalls, network and local faults |
+//! | [`relay_scale`]     | identity across a remount (loop devices), the open-file budget |
 //! | [`rsyslog_harness`] | the support tree itself against the real rsyslogd            |
 //! | [`tail_model`]      | the tailer against a model of a rotated log file (proptest)   |
 //!
@@ -37,5 +38,6 @@ mod relay_faults;
 mod relay_ops;
 mod relay_relp;
 mod relay_rsyslog;
+mod relay_scale;
 mod rsyslog_harness;
 mod tail_model;

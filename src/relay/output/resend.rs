@@ -62,6 +62,15 @@ struct Kept {
     written: Instant,
 }
 
+/// Whether the open-file budget of these segments' files is past three
+/// quarters.
+fn crowded(segments: &[Segment]) -> bool {
+    segments
+        .iter()
+        .find_map(|s| s.origin.file.budget())
+        .is_some_and(|b| b.crowded())
+}
+
 /// What a resend writes again.
 enum Body {
     /// Lines to encode again from their files.
@@ -75,12 +84,7 @@ impl Kept {
         let len = batch.bytes.len();
         // Past three quarters of the open-file budget the window keeps
         // frames, not descriptors: it must never hold the reader's budget.
-        let crowded = batch
-            .segments
-            .iter()
-            .find_map(|s| s.origin.file.budget())
-            .is_some_and(|b| b.crowded());
-        let body = if batch.replayable() && !crowded {
+        let body = if batch.replayable() && !crowded(&batch.segments) {
             Body::Lines(batch.segments)
         } else {
             batch.shrink_if_sparse();
@@ -118,15 +122,43 @@ impl Window {
     /// Adds a batch just written; returns the marks of the batches it
     /// pushes out (to confirm).
     pub(crate) fn push(&mut self, batch: Batch, now: Instant) -> Vec<Vec<Mark>> {
+        let crowded = crowded(&batch.segments);
         let kept = Kept::new(batch, now);
         self.bytes += kept.len;
         self.kept.push_back(kept);
+        if crowded {
+            self.give_back_descriptors();
+        }
         let mut out = Vec::new();
         // The newest batch always stays: it is the one most at risk.
         while self.bytes > self.limit.bytes && self.kept.len() > 1 {
             out.extend(self.pop());
         }
         out
+    }
+
+    /// The open-file budget is crowded: batches kept as lines are encoded
+    /// again now, from descriptors still open, and keep their frames, so
+    /// the reader gets the descriptors back at once instead of when the
+    /// batches leave the window. Lines that cannot be read again stay as
+    /// they are (a resend reports them).
+    fn give_back_descriptors(&mut self) {
+        for k in &mut self.kept {
+            let Body::Lines(segments) = &k.body else {
+                continue;
+            };
+            let mut frames = Vec::with_capacity(k.len);
+            let mut messages = 0;
+            for seg in segments {
+                match replay(seg, &mut frames) {
+                    Ok(n) => messages += n,
+                    Err(_) => break,
+                }
+            }
+            if messages == k.messages && frames.len() == k.len {
+                k.body = Body::Frames(frames);
+            }
+        }
     }
 
     /// Batches older than the time bound (to confirm while the connection

@@ -94,6 +94,8 @@ struct Tracked {
     /// When a look last found it changed.
     changed_at: Instant,
     next_look: Instant,
+    /// Closed, and found renamed to `path` (rotated): detached once reopened.
+    rotated: bool,
 }
 
 impl Tracked {
@@ -160,6 +162,8 @@ pub(super) struct Reader {
     /// Files found while the open-file budget was spent, oldest first.
     waiting: VecDeque<Found>,
     waiting_keys: HashSet<FileKey>,
+    /// Rotated copies to finish, waiting for a descriptor.
+    waiting_rotated: VecDeque<(Entry, PathBuf, FileKey)>,
     budget: Arc<OpenFiles>,
     hints: Arc<Hints>,
     /// The read buffer every tailer borrows.
@@ -197,6 +201,7 @@ impl Reader {
             dirs: Dirs::default(),
             waiting: VecDeque::new(),
             waiting_keys: HashSet::new(),
+            waiting_rotated: VecDeque::new(),
             budget,
             hints,
             buf: Vec::new(),
@@ -274,12 +279,13 @@ impl Reader {
             };
             // Files still wait for a descriptor but some were opened: the
             // next round comes at once (closing what was read frees more).
-            let more = more || (opened_some && !self.waiting.is_empty());
+            let more = more
+                || (opened_some && !(self.waiting.is_empty() && self.waiting_rotated.is_empty()));
             if !batch.is_empty() && self.ship(&mut batch, &out).is_err() {
                 return;
             }
             if self.settings.once && !more {
-                if !self.waiting.is_empty() {
+                if !self.waiting.is_empty() || !self.waiting_rotated.is_empty() {
                     continue;
                 }
                 // Everything is at its end: detach all so that partial last
@@ -502,6 +508,10 @@ impl Reader {
             match t.tailer.reopen(&path) {
                 Ok(Reopen::Same) => {
                     self.stats.file_reopens.fetch_add(1, Ordering::Relaxed);
+                    if t.rotated {
+                        t.rotated = false;
+                        t.tailer.detach();
+                    }
                     to_read.push(key);
                 }
                 Ok(Reopen::Replaced(_)) => {
@@ -698,23 +708,25 @@ impl Reader {
         let old = Arc::clone(&t.path);
         let moved = old.parent().and_then(|dir| find_key_in(dir, key));
         if let Some(path) = moved {
-            if !self.budget.has_room() {
-                self.make_room(1);
+            let unread = std::fs::metadata(&path).map_or(true, |m| m.len() != t.tailer.offset());
+            if unread {
+                // Reopened under its new name when the budget has room,
+                // like any closed file that changed, then read to its end.
+                tracing::info!(path = %path.display(), was = %old.display(), offset = t.tailer.offset(),
+                    "closed file was rotated; it will be read to its end under its new name");
+                t.tailer.set_path(path.clone());
+                let stamp = t.stamp.clone();
+                t.restamp(Arc::from(path.as_path()), stamp);
+                t.rotated = true;
+                t.next_look = Instant::now();
+                return;
             }
-            // Over the budget if need be: this is the only way to the lines
-            // written to it while it was closed.
-            if let Some(t) = self.files.get_mut(&key) {
-                if let Ok(Reopen::Same) = t.tailer.reopen(&path) {
-                    tracing::info!(path = %path.display(), was = %old.display(), offset = t.tailer.offset(),
-                        "closed file was rotated; reading it to its end under its new name");
-                    self.stats.file_reopens.fetch_add(1, Ordering::Relaxed);
-                    t.tailer.detach();
-                    let stamp = t.stamp.clone();
-                    t.restamp(Arc::from(path.as_path()), stamp);
-                    t.next_look = Instant::now();
-                    return;
-                }
+            if let Some(t) = self.untrack(key) {
+                tracing::info!(path = %path.display(), was = %old.display(), offset = t.tailer.offset(),
+                    "closed file was rotated with nothing unread; finished");
+                batch.finish(key, t.tailer.fingerprint(), t.tailer.offset(), t.path());
             }
+            return;
         }
         if let Some(t) = self.untrack(key) {
             tracing::warn!(path = %old.display(), offset = t.tailer.offset(),
@@ -747,10 +759,15 @@ impl Reader {
     /// Opens queued files while the budget has room; returns whether it
     /// opened any.
     fn open_waiting(&mut self, batch: &mut Batch) -> bool {
-        if self.waiting.is_empty() {
+        if self.waiting.is_empty() && self.waiting_rotated.is_empty() {
             return false;
         }
-        let before = self.waiting.len();
+        let before = self.waiting.len() + self.waiting_rotated.len();
+        // Rotated copies first: their lines are the oldest.
+        let rotated = std::mem::take(&mut self.waiting_rotated);
+        for (entry, path, key) in rotated {
+            self.open_rotated(&entry, &path, key);
+        }
         if !self.budget.has_room() {
             self.make_room(self.waiting.len());
         }
@@ -763,7 +780,7 @@ impl Reader {
                 self.open(&found, batch);
             }
         }
-        self.waiting.len() < before
+        self.waiting.len() + self.waiting_rotated.len() < before
     }
 
     /// At the first scan, a checkpointed file that no live path names any
@@ -848,8 +865,7 @@ impl Reader {
     }
 
     /// Opens the rotated copy of `entry` at the checkpointed offset, detached
-    /// (read to its end, then dropped). Over the budget if need be: its
-    /// lines are reachable no other way.
+    /// (read to its end, then dropped); queued while the budget is spent.
     fn open_rotated(&mut self, entry: &Entry, path: &Path, key: FileKey) {
         if self.files.contains_key(&key) {
             return;
@@ -857,8 +873,11 @@ impl Reader {
         let Some((source, (rule, hostname))) = self.sources.resolve_any(&entry.path) else {
             return;
         };
-        if !self.budget.has_room() {
-            self.make_room(1);
+        if !self.budget.has_room() && !self.make_room(1) {
+            // Read when a descriptor is free: a rotated copy stays put.
+            self.waiting_rotated
+                .push_back((entry.clone(), path.to_path_buf(), key));
+            return;
         }
         match Tailer::open_counted(path, entry.offset, self.tail_options(), Some(&self.budget)) {
             Ok(mut tailer) if tailer.key() == key => {
@@ -942,6 +961,7 @@ impl Reader {
             origin: None,
             changed_at: now,
             next_look: now,
+            rotated: false,
         }
     }
 

@@ -10,5 +10,7 @@ pub use crate::relay::encode::time::{parse_rfc3339, Timestamp};
 pub use crate::relay::encode::{LineCodec, Stamp};
 pub use crate::relay::input::discover::walk_rotated;
 pub use crate::relay::input::fingerprint::{FileKey, Fingerprint};
-pub use crate::relay::input::tail::{Flow, Line, ReadOutcome, TailError, TailOptions, Tailer};
+pub use crate::relay::input::tail::{
+    Flow, Line, ReadOutcome, Reopen, Seen, TailError, TailOptions, Tailer,
+};
 pub use crate::relay::state::checkpoint::{CheckpointError, Checkpoints, Entry, CHECKPOINT_FILE};

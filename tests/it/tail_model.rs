@@ -8,6 +8,12 @@
 //! model's lines for that file exactly: same bytes, end offsets, `cut` and
 //! `partial` flags, in order, none lost, none repeated.
 //!
+//! With [`Op::Budget`] on, every tailer that may be closed is closed after
+//! each pass, as the relay does over its open-file budget, and the harness
+//! reopens it the way the reader does: by its path when that still names
+//! it and changed, else by its inode beside its old name (rotated while
+//! closed), detached.
+//!
 //! The one inherent loss of copytruncate (lines written between our last
 //! read and the truncation exist only in the copy) is kept out of the model
 //! by reading everything before each truncation, as the relay's prompt
@@ -22,8 +28,9 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use reaplog::relay::testing::walk_rotated;
 use reaplog::relay::testing::FileKey;
+use reaplog::relay::testing::Seen as Stat;
 use reaplog::relay::testing::{Checkpoints, Entry, CHECKPOINT_FILE};
-use reaplog::relay::testing::{Flow, Line, ReadOutcome, TailOptions, Tailer};
+use reaplog::relay::testing::{Flow, Line, ReadOutcome, Reopen, TailOptions, Tailer};
 
 const MAX_LINE: usize = 24;
 const PARTIAL_AFTER: Duration = Duration::from_secs(5);
@@ -52,6 +59,9 @@ enum Op {
     Restart,
     /// Create the file again if it is missing.
     Recreate,
+    /// From now on (`true`) close every closable tailer after each pass,
+    /// as over a spent open-file budget; `false` keeps them open again.
+    Budget(bool),
 }
 
 /// A line as delivered or expected.
@@ -162,6 +172,8 @@ struct Harness {
     drive: Drive,
     lines_seen: usize,
     rotations: usize,
+    /// [`Op::Budget`]: close what may be closed after each pass.
+    closing: bool,
 }
 
 impl Harness {
@@ -187,6 +199,7 @@ impl Harness {
             drive,
             lines_seen: 0,
             rotations: 0,
+            closing: false,
         };
         h.create();
         h
@@ -248,7 +261,13 @@ impl Harness {
                 // Let the tailer see the truncation before the writer outgrows it.
                 self.drain()?;
             }
+            Op::Budget(on) => self.closing = *on,
             Op::Delete => {
+                // A closed file's unread end goes with its last name: the
+                // relay says so; read it first to keep the model exact.
+                if self.tailers.iter().any(|t| !t.tailer.is_open()) {
+                    self.drain()?;
+                }
                 if self.writer.take().is_some() {
                     fs::remove_file(&self.path).map_err(|e| format!("delete: {e}"))?;
                     if let Some(m) = self.files.last_mut() {
@@ -284,7 +303,7 @@ impl Harness {
         // A deleted file's unread end dies with our descriptor: inherent,
         // so read it first to keep the model exact.
         for i in 0..self.tailers.len() {
-            if self.files[self.tailers[i].id].deleted {
+            if self.files[self.tailers[i].id].deleted && self.tailers[i].tailer.is_open() {
                 while self.read_once(i, BIG_BUDGET)? != ReadOutcome::Eof {}
             }
         }
@@ -351,11 +370,13 @@ impl Harness {
     /// What discovery does on a scan: detach tailers whose path names
     /// another inode (or nothing); open a tailer for a new inode at 0.
     fn discover(&mut self) -> Result<(), String> {
-        let key = match fs::metadata(&self.path) {
-            Ok(meta) => Some(FileKey::of(&meta)),
+        let meta = match fs::metadata(&self.path) {
+            Ok(meta) => Some(meta),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(format!("stat: {e}")),
         };
+        let key = meta.as_ref().map(FileKey::of);
+        self.reopen_closed(key, meta.as_ref().map(Stat::of))?;
         for t in self.tailers.iter_mut() {
             if !t.tailer.is_detached() && Some(t.tailer.key()) != key {
                 t.tailer.detach();
@@ -376,14 +397,65 @@ impl Harness {
         Ok(())
     }
 
+    /// Closed tailers, as the reader reopens them: at the live path when it
+    /// still names the file and changed; else beside it by inode (rotated
+    /// while closed), detached; gone (deleted, nothing unread): dropped.
+    fn reopen_closed(&mut self, live: Option<FileKey>, seen: Option<Stat>) -> Result<(), String> {
+        let dir = self._dir.path().to_path_buf();
+        let mut gone = Vec::new();
+        for (i, t) in self.tailers.iter_mut().enumerate() {
+            if t.tailer.is_open() {
+                continue;
+            }
+            if live == Some(t.tailer.key()) {
+                if seen != Some(t.tailer.seen()) {
+                    let path = self.path.clone();
+                    match t.tailer.reopen(&path).map_err(|e| e.to_string())? {
+                        Reopen::Same => {}
+                        Reopen::Replaced(_) => return Err("replaced under a matching key".into()),
+                    }
+                }
+                continue;
+            }
+            let moved = fs::read_dir(&dir)
+                .map_err(|e| e.to_string())?
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| fs::metadata(p).is_ok_and(|m| FileKey::of(&m) == t.tailer.key()));
+            match moved {
+                Some(path) => match t.tailer.reopen(&path).map_err(|e| e.to_string())? {
+                    Reopen::Same => t.tailer.detach(),
+                    Reopen::Replaced(_) => return Err("found by key, then not".into()),
+                },
+                None => gone.push(i),
+            }
+        }
+        for i in gone.into_iter().rev() {
+            self.tailers.remove(i);
+        }
+        Ok(())
+    }
+
+    /// With [`Op::Budget`] on: closes every tailer that may be closed.
+    fn close_idle(&mut self) {
+        if self.closing {
+            for t in self.tailers.iter_mut() {
+                t.tailer.close();
+            }
+        }
+    }
+
     /// One scan, one `read_lines` per tailer, drop finished tailers.
     fn tick(&mut self, budget: usize) -> Result<(), String> {
         self.discover()?;
         for i in 0..self.tailers.len() {
-            self.read_once(i, budget)?;
+            if self.tailers[i].tailer.is_open() {
+                self.read_once(i, budget)?;
+            }
         }
         let now = self.now;
         self.tailers.retain(|t| !t.tailer.is_finished(now));
+        self.close_idle();
         Ok(())
     }
 
@@ -391,11 +463,15 @@ impl Harness {
     fn drain(&mut self) -> Result<(), String> {
         self.discover()?;
         for i in 0..self.tailers.len() {
-            while self.read_once(i, BIG_BUDGET)? != ReadOutcome::Eof {}
+            if self.tailers[i].tailer.is_open() {
+                while self.read_once(i, BIG_BUDGET)? != ReadOutcome::Eof {}
+            }
         }
         let now = self.now;
         self.tailers.retain(|t| !t.tailer.is_finished(now));
-        self.check_caught_up()
+        let caught_up = self.check_caught_up();
+        self.close_idle();
+        caught_up
     }
 
     /// Progress, not just eventual delivery: once every tailer is at EOF,
@@ -518,6 +594,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Delete),
         1 => Just(Op::Recreate),
         2 => Just(Op::Restart),
+        2 => any::<bool>().prop_map(Op::Budget),
     ]
 }
 
@@ -583,6 +660,12 @@ fn every_rotation_kind_in_one_scenario() {
         for stop_every in [0, 1, 2] {
             run_model(&ops, Drive::new(read_chunk, stop_every))
                 .unwrap_or_else(|e| panic!("chunk {read_chunk}, stop {stop_every}: {e}"));
+            let closing: Vec<Op> = std::iter::once(Op::Budget(true))
+                .chain(ops.clone())
+                .collect();
+            run_model(&closing, Drive::new(read_chunk, stop_every)).unwrap_or_else(|e| {
+                panic!("closed between passes, chunk {read_chunk}, stop {stop_every}: {e}")
+            });
         }
     }
 }

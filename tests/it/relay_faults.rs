@@ -924,14 +924,16 @@ fn unreadable_and_deleted_sources_are_reported_and_other_files_keep_flowing() {
     let relay = start_relay_as_nobody(&rig);
     rsyslog.wait_for(100, Duration::from_secs(30));
 
-    // A file nobody may read.
+    // A file nobody may read: unreadable before its first line (root still
+    // writes it), so that the relay cannot race the chmod and ship it.
     let mut b = rig.file("web-1/api_json.log", "b", 200);
-    b.write(50);
+    fs::write(&b.path, b"").unwrap();
     fs::set_permissions(&b.path, fs::Permissions::from_mode(0o000)).unwrap();
-    // A directory nobody may list.
+    b.write(50);
+    // A directory nobody may list, likewise closed before the file appears.
     let mut c = rig.file("web-2/api_json.log", "c", 200);
-    c.write(50);
     fs::set_permissions(rig.root.join("web-2"), fs::Permissions::from_mode(0o000)).unwrap();
+    c.write(50);
     let (b_path, c_dir) = (b.path.display().to_string(), rig.root.join("web-2"));
     let c_dir = c_dir.display().to_string();
     assert!(

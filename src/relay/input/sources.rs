@@ -150,25 +150,11 @@ impl SourceSet {
                 }
             }
             for path in paths {
-                let meta = match std::fs::metadata(&path) {
-                    Ok(m) if m.is_file() => m,
-                    // Gone since the walk, or not a file: the next scan decides.
-                    _ => continue,
-                };
-                let key = FileKey::of(&meta);
-                if !seen.insert(key) {
-                    continue;
-                }
-                let start_at = self.sources[i].start_at;
-                if let Some((rule, hostname)) = self.rule_for(i, &path) {
-                    scan.files.push(Found {
-                        source: i,
-                        path,
-                        key,
-                        rule,
-                        hostname,
-                        start_at,
-                    });
+                // Gone since the walk, not a file, or skipped: `None`.
+                if let Some(found) = self.found(i, path) {
+                    if seen.insert(found.key) {
+                        scan.files.push(found);
+                    }
                 }
             }
         }

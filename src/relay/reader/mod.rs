@@ -168,6 +168,9 @@ pub(super) struct Reader {
     hints: Arc<Hints>,
     /// The read buffer every tailer borrows.
     buf: Vec<u8>,
+    /// The sources were replaced: the next listing is complete, and files
+    /// it does not find are no source's any more.
+    reloaded: bool,
     stats: Arc<ReaderStats>,
     /// Per-source counters, indexed like the sources.
     source_stats: Vec<Arc<SourceStats>>,
@@ -205,6 +208,7 @@ impl Reader {
             budget,
             hints,
             buf: Vec::new(),
+            reloaded: false,
             source_stats: Vec::new(),
             offsets_published: None,
             stats,
@@ -251,6 +255,7 @@ impl Reader {
                 self.sources = sources;
                 self = self.with_source_stats();
                 self.dirs.clear();
+                self.reloaded = true;
                 last_full = None;
             }
             let hints = self.hints.take();
@@ -630,6 +635,19 @@ impl Reader {
                 .get(&key)
                 .is_some_and(|t| !t.tailer.is_detached() && t.path.parent() == Some(&*dir));
             if lost {
+                self.vanish(key, batch);
+            }
+        }
+        if std::mem::take(&mut self.reloaded) {
+            // After a reload every directory was listed and every glob
+            // expanded: a file none of them found is read to its end.
+            let lost: Vec<FileKey> = self
+                .files
+                .iter()
+                .filter(|(k, t)| !t.tailer.is_detached() && !found_keys.contains(k))
+                .map(|(k, _)| *k)
+                .collect();
+            for key in lost {
                 self.vanish(key, batch);
             }
         }

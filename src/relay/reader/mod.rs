@@ -5,9 +5,14 @@
 //! while the output's queue is full: a slow or dead receiver stops reading,
 //! and the files are the buffer (memory stays bounded whatever the backlog).
 //!
-//! Each round: rescan when due (new files, rotations, deletions), read every
-//! file up to a per-file budget (fairness), ship what was encoded, then wait
-//! for an inotify hint or the poll interval, unless a file had more to read.
+//! Each round: take inotify's hints; list the directories that changed
+//! ([`dirs`]: new files, rotations, deletions); open queued files while the
+//! open-file budget has room; look at every file due (one `fstat`, or one
+//! `stat` of a closed file's path) and read those that changed up to a
+//! per-file budget (fairness); ship what was encoded; then wait for a hint
+//! or the poll interval, unless a file had more to read. Cost follows what
+//! changes, not how many files there are (docs/relay.md, "How the reader
+//! scales").
 
 mod dirs;
 mod resume;

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use crate::relay::input::discover::{self, DiscoverError};
 use crate::relay::input::fingerprint::FileKey;
 use crate::relay::input::sources::{Found, SourceSet};
+use crate::relay::input::tail::Seen;
 
 /// How long a changed directory is listed at every look.
 pub(super) const SETTLE: Duration = Duration::from_secs(2);
@@ -53,8 +54,6 @@ pub(super) struct Changes {
     /// Files a listing no longer found, with the directory that lost them.
     pub vanished: Vec<(FileKey, Arc<Path>)>,
     pub warnings: Vec<DiscoverError>,
-    /// Directories listed.
-    pub listed: usize,
 }
 
 /// Every directory under the sources' roots: a slab, so that a round
@@ -173,10 +172,7 @@ impl Dirs {
         if dir.is_root {
             self.missing_roots.remove(&*path);
         }
-        let stamp = (
-            i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-            meta.ino(),
-        );
+        let stamp = (Seen::of(&meta).mtime_ns, meta.ino());
         if dir.seen != Some(stamp) {
             dir.changed_at = now;
         }
@@ -201,7 +197,6 @@ impl Dirs {
                 return;
             }
         };
-        changes.listed += 1;
         let mut keys = Vec::with_capacity(listing.files.len());
         for file in listing.files {
             if let Some(found) = sources.found(source, file) {

@@ -280,7 +280,8 @@ impl Tailer {
             path: path.to_path_buf(),
             source,
         })?;
-        let size = stat_size(&file, path)?;
+        let meta = stat_regular(&file, path)?;
+        let size = meta.len();
         let offset = if offset > size {
             tracing::warn!(path = %path.display(), offset, size,
                 "file is shorter than its checkpoint (truncated while we were down): reading from the start");
@@ -289,15 +290,18 @@ impl Tailer {
             offset
         };
         let fingerprint = take_fingerprint(&file, path)?;
-        let key = FileKey::of(&file.metadata().map_err(|source| stat_err(path, source))?);
         let file = Arc::new(OpenFile::new(file, count.cloned()));
-        let mut t = Tailer::new(file, path, key, fingerprint, offset, size, opts);
-        t.count = count.cloned();
-        t.seen = Seen::of(
-            &t.file()?
-                .metadata()
-                .map_err(|source| stat_err(path, source))?,
+        let mut t = Tailer::new(
+            file,
+            path,
+            FileKey::of(&meta),
+            fingerprint,
+            offset,
+            size,
+            opts,
         );
+        t.count = count.cloned();
+        t.seen = Seen::of(&meta);
         Ok(t)
     }
 
@@ -731,16 +735,7 @@ impl Tailer {
 
     /// `fstat` of the open descriptor; a regular file only.
     fn stat(&self) -> Result<std::fs::Metadata, TailError> {
-        let meta = self
-            .file()?
-            .metadata()
-            .map_err(|source| stat_err(&self.path, source))?;
-        if !meta.is_file() {
-            return Err(TailError::NotRegular {
-                path: self.path.clone(),
-            });
-        }
-        Ok(meta)
+        stat_regular(self.file()?, &self.path)
     }
 
     /// Whether the open file's size or modification time differs from what
@@ -800,14 +795,15 @@ fn stat_err(path: &Path, source: io::Error) -> TailError {
     }
 }
 
-fn stat_size(file: &File, path: &Path) -> Result<u64, TailError> {
+/// `fstat` of `file`, which must be a regular file.
+fn stat_regular(file: &File, path: &Path) -> Result<std::fs::Metadata, TailError> {
     let meta = file.metadata().map_err(|source| stat_err(path, source))?;
     if !meta.is_file() {
         return Err(TailError::NotRegular {
             path: path.to_path_buf(),
         });
     }
-    Ok(meta.len())
+    Ok(meta)
 }
 
 fn take_fingerprint(file: &File, path: &Path) -> Result<Fingerprint, TailError> {

@@ -131,8 +131,9 @@ impl Resume {
         })
     }
 
-    /// The entry stored before a remount for a rotated copy `key` of the
-    /// pending entry's file: the same inode on a device no longer live.
+    /// Whether the file with `key` may be `entry`'s file after a remount:
+    /// the same inode, and the entry's device is no longer live (the first
+    /// bytes are compared by the caller).
     pub(super) fn remounted(&self, entry: &Entry, key: FileKey) -> bool {
         entry.key.ino == key.ino
             && entry.key.dev != key.dev

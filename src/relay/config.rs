@@ -187,8 +187,8 @@ pub(super) enum StartAt {
 pub(super) enum Output {
     /// RFC 5425: octet-counted RFC 5424 over TLS, verified against `ca_file`.
     Tls {
-        #[serde(deserialize_with = "expanded")]
-        address: String,
+        /// One `host:port` or a list of them, tried in order ([`Link`]).
+        address: Addresses,
         #[serde(deserialize_with = "expanded_path")]
         ca_file: PathBuf,
         #[serde(default, deserialize_with = "expanded_opt_path")]
@@ -197,6 +197,12 @@ pub(super) enum Output {
         key_file: Option<PathBuf>,
         #[serde(default, deserialize_with = "expanded_opt")]
         server_name: Option<String>,
+        #[serde(default = "default_connect_timeout", deserialize_with = "duration")]
+        connect_timeout: Duration,
+        #[serde(default = "default_write_timeout", deserialize_with = "duration")]
+        write_timeout: Duration,
+        #[serde(default = "default_failback_after", deserialize_with = "duration")]
+        failback_after: Duration,
         #[serde(default = "default_max_message_size")]
         max_message_size: usize,
         /// Bytes of frames written whose lines are kept (as file ranges)
@@ -210,8 +216,13 @@ pub(super) enum Output {
     /// Octet-counted RFC 5424 over plain TCP: no encryption, no
     /// authentication. For tests and trusted loopback only.
     Tcp {
-        #[serde(deserialize_with = "expanded")]
-        address: String,
+        address: Addresses,
+        #[serde(default = "default_connect_timeout", deserialize_with = "duration")]
+        connect_timeout: Duration,
+        #[serde(default = "default_write_timeout", deserialize_with = "duration")]
+        write_timeout: Duration,
+        #[serde(default = "default_failback_after", deserialize_with = "duration")]
+        failback_after: Duration,
         #[serde(default = "default_max_message_size")]
         max_message_size: usize,
         /// Bytes of frames written whose lines are kept (as file ranges)
@@ -225,8 +236,7 @@ pub(super) enum Output {
     /// RELP (rsyslog's imrelp), plain or inside TLS: every message is
     /// acknowledged by the server before its offset is confirmed.
     Relp {
-        #[serde(deserialize_with = "expanded")]
-        address: String,
+        address: Addresses,
         /// RELP inside TLS; then `ca_file` is required, and the other keys
         /// mean what they mean for `type = "tls"`.
         #[serde(default)]
@@ -243,6 +253,12 @@ pub(super) enum Output {
         /// default is 128 too).
         #[serde(default = "default_relp_window")]
         window: usize,
+        #[serde(default = "default_connect_timeout", deserialize_with = "duration")]
+        connect_timeout: Duration,
+        #[serde(default = "default_write_timeout", deserialize_with = "duration")]
+        write_timeout: Duration,
+        #[serde(default = "default_failback_after", deserialize_with = "duration")]
+        failback_after: Duration,
         #[serde(default = "default_max_message_size")]
         max_message_size: usize,
     },
@@ -267,7 +283,91 @@ pub(super) struct ResendWindow {
     pub time: Duration,
 }
 
+/// `[output] address`: one `"host:port"` or a list of them, in the order
+/// they are tried. Each entry is `${ENV}`-expanded on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Addresses(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Addresses {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Addresses, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        let raw = match OneOrMany::deserialize(d)
+            .map_err(|_| serde::de::Error::custom("expected \"host:port\" or a list of them"))?
+        {
+            OneOrMany::One(a) => vec![a],
+            OneOrMany::Many(list) => list,
+        };
+        if raw.is_empty() {
+            return Err(serde::de::Error::custom(
+                "the list is empty: give at least one \"host:port\"",
+            ));
+        }
+        let list = raw
+            .iter()
+            .map(|a| expand_env(a, env_lookup).map_err(serde::de::Error::custom))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, a) in list.iter().enumerate() {
+            if list[..i].contains(a) {
+                return Err(serde::de::Error::custom(format!("{a:?} is listed twice")));
+            }
+        }
+        Ok(Addresses(list))
+    }
+}
+
+/// How the network outputs use their targets (the `address` list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Link {
+    pub addresses: Vec<String>,
+    /// Bounds the TCP connect plus the TLS handshake (and RELP `open`), per
+    /// resolved address.
+    pub connect_timeout: Duration,
+    /// A connection on which the peer acknowledged no byte for this long
+    /// while data waits is given up.
+    pub write_timeout: Duration,
+    /// On a later target this long, the first one is tried again.
+    pub failback_after: Duration,
+}
+
 impl Output {
+    /// The targets and their timeouts; `None` for `stdout`.
+    pub(super) fn link(&self) -> Option<Link> {
+        match self {
+            Output::Tls {
+                address,
+                connect_timeout,
+                write_timeout,
+                failback_after,
+                ..
+            }
+            | Output::Tcp {
+                address,
+                connect_timeout,
+                write_timeout,
+                failback_after,
+                ..
+            }
+            | Output::Relp {
+                address,
+                connect_timeout,
+                write_timeout,
+                failback_after,
+                ..
+            } => Some(Link {
+                addresses: address.0.clone(),
+                connect_timeout: *connect_timeout,
+                write_timeout: *write_timeout,
+                failback_after: *failback_after,
+            }),
+            Output::Stdout { .. } => None,
+        }
+    }
+
     /// The largest SYSLOG-MSG sent, in octets.
     pub(super) fn max_message_size(&self) -> usize {
         match self {
@@ -314,6 +414,19 @@ fn default_resend_window_bytes() -> usize {
 }
 fn default_resend_window_time() -> Duration {
     Duration::from_secs(10)
+}
+/// Long enough for a loaded receiver's handshake across a region, short
+/// enough that a half-open peer holds the relay seconds, not forever.
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+/// Above a receiver's usual pauses (a GC, a queue flush to disk), below the
+/// minutes TCP's own retransmission takes to give up on a dead peer.
+fn default_write_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_failback_after() -> Duration {
+    Duration::from_secs(300)
 }
 fn default_relp_window() -> usize {
     128
@@ -380,6 +493,17 @@ impl Config {
             return Err(format!(
                 "output.max_message_size = {max}: must be at least {MIN_MAX_MESSAGE_SIZE}"
             ));
+        }
+        if let Some(link) = self.output.link() {
+            for (key, d) in [
+                ("connect_timeout", link.connect_timeout),
+                ("write_timeout", link.write_timeout),
+                ("failback_after", link.failback_after),
+            ] {
+                if d.is_zero() {
+                    return Err(format!("output.{key} = 0s: must be longer than zero"));
+                }
+            }
         }
         if let Output::Tls {
             cert_file,

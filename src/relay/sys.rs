@@ -14,6 +14,29 @@ pub(super) fn unacknowledged_bytes(fd: RawFd) -> Option<usize> {
     (rc == 0).then(|| usize::try_from(pending).unwrap_or(0))
 }
 
+/// Bytes of data the peer's TCP has acknowledged on socket `fd` since the
+/// connection began (TCP_INFO `tcpi_bytes_acked`, Linux 4.1+); `None` when
+/// the kernel will not say.
+pub(super) fn acknowledged_bytes(fd: RawFd) -> Option<u64> {
+    // SAFETY: an all-zero tcp_info is a valid value of the plain C struct.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes to `info`, a live,
+    // writable tcp_info of that size, and stores the length it wrote.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    // An older kernel fills a shorter struct that ends before the field.
+    let end = std::mem::offset_of!(libc::tcp_info, tcpi_bytes_acked) + 8;
+    (rc == 0 && len as usize >= end).then_some(info.tcpi_bytes_acked)
+}
+
 /// Whether we run as root (tests skip permission checks root passes).
 #[cfg(test)]
 pub(super) fn is_root() -> bool {

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::relay::metrics::{SourceStats, Stats};
+use crate::relay::metrics::{Failure, SourceStats, Stats, TargetStats};
 
 /// Largest request head read; anything longer is answered 431.
 const MAX_REQUEST: usize = 8 * 1024;
@@ -110,8 +110,10 @@ fn route(head: &[u8], stats: &Stats) -> (&'static str, &'static str, String) {
     }
 }
 
-/// Ready: connected to the receiver (or nothing to send yet) and the last
-/// checkpoint store worked.
+/// Ready: connected to one of the receiver targets (any of them: a relay
+/// that failed over to its second target ships, so it is ready) and the
+/// last checkpoint store worked. Between a broken connection and the next
+/// one (the failover itself takes one connect) it is not ready.
 pub(crate) fn readiness(stats: &Stats) -> Result<(), &'static str> {
     if !stats.output.connected.load(Ordering::Relaxed) {
         return Err("not connected to the receiver");
@@ -274,11 +276,24 @@ pub(crate) fn render(stats: &Stats) -> String {
             "gauge",
             u64::from(o.connected.load(Ordering::Relaxed)),
         ),
+        (
+            "reaplog_ready",
+            "1 while /readyz answers 200: connected to a target and checkpoints stored.",
+            "gauge",
+            u64::from(readiness(stats).is_ok()),
+        ),
+        (
+            "reaplog_checkpoint_store_errors_total",
+            "Checkpoint stores that failed (the relay retries; lines are re-read after a restart).",
+            "counter",
+            get(&stats.checkpoint.store_errors),
+        ),
     ];
     for (name, help, kind, v) in gauges {
         header(&mut out, name, help, kind);
         let _ = writeln!(out, "{name} {v}");
     }
+    render_targets(&mut out, &o.targets());
     let last = get(&stats.checkpoint.last_store_unix);
     let age = if last == 0 {
         -1.0
@@ -306,6 +321,69 @@ pub(crate) fn render(stats: &Stats) -> String {
         }
     }
     out
+}
+
+/// The per-target series, labelled `target` (as configured) and
+/// `target_index` (its place in the `address` list).
+fn render_targets(out: &mut String, targets: &[Arc<TargetStats>]) {
+    let labels = |t: &TargetStats| {
+        format!(
+            "target=\"{}\",target_index=\"{}\"",
+            escape(&t.address),
+            t.index
+        )
+    };
+    type PerTarget = fn(&TargetStats) -> u64;
+    let series: [(&str, &str, &str, PerTarget); 4] = [
+        (
+            "reaplog_target_up",
+            "1 while the last connection to this target was established and has not failed.",
+            "gauge",
+            |t| u64::from(t.up.load(Ordering::Relaxed)),
+        ),
+        (
+            "reaplog_target_current",
+            "1 for the target in use.",
+            "gauge",
+            |t| u64::from(t.current.load(Ordering::Relaxed)),
+        ),
+        (
+            "reaplog_target_connects_total",
+            "Connections established to this target (after TLS and RELP open).",
+            "counter",
+            |t| t.connects.load(Ordering::Relaxed),
+        ),
+        (
+            "reaplog_target_bytes_sent_total",
+            "Bytes written to this target.",
+            "counter",
+            |t| t.bytes_sent.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, help, kind, value) in series {
+        header(out, name, help, kind);
+        for t in targets {
+            let _ = writeln!(out, "{name}{{{}}} {}", labels(t), value(t));
+        }
+    }
+    let name = "reaplog_target_failures_total";
+    header(
+        out,
+        name,
+        "Failed connection attempts and given-up connections, by target and reason.",
+        "counter",
+    );
+    for t in targets {
+        for (i, why) in Failure::ALL.iter().enumerate() {
+            let n = t.failures[i].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "{name}{{{},reason=\"{}\"}} {n}",
+                labels(t),
+                why.label()
+            );
+        }
+    }
 }
 
 /// The `# HELP` and `# TYPE` lines of a metric. (Writing to a String

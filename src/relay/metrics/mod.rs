@@ -104,6 +104,108 @@ pub(super) struct OutputStats {
     pub send_errors: AtomicU64,
     pub reconnects: AtomicU64,
     pub connected: AtomicBool,
+    /// One entry per `[output] address` target, in configuration order
+    /// (empty for stdout).
+    targets: Mutex<Vec<Arc<TargetStats>>>,
+}
+
+impl OutputStats {
+    pub(super) fn targets(&self) -> Vec<Arc<TargetStats>> {
+        lock(&self.targets).clone()
+    }
+
+    pub(super) fn set_targets(&self, targets: Vec<Arc<TargetStats>>) {
+        *lock(&self.targets) = targets;
+    }
+}
+
+/// Why a connection to a target failed or was given up: the `reason`
+/// label of `reaplog_target_failures_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Failure {
+    /// The name did not resolve (or resolved to no address).
+    Resolve,
+    /// TCP connect refused or unreachable.
+    Connect,
+    /// `connect_timeout` passed before the connection was usable.
+    Timeout,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
+    /// The RELP server refused or garbled `open`.
+    RelpOpen,
+    /// A write failed on an established connection.
+    Write,
+    /// The receiver closed or reset the connection.
+    Closed,
+    /// No byte acknowledged for `write_timeout` while data waited.
+    Stalled,
+    /// The RELP server answered a message with an error.
+    Refused,
+    /// The peer sent something the protocol does not allow.
+    Protocol,
+}
+
+impl Failure {
+    pub(super) const ALL: [Failure; 10] = [
+        Failure::Resolve,
+        Failure::Connect,
+        Failure::Timeout,
+        Failure::Tls,
+        Failure::RelpOpen,
+        Failure::Write,
+        Failure::Closed,
+        Failure::Stalled,
+        Failure::Refused,
+        Failure::Protocol,
+    ];
+
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            Failure::Resolve => "resolve",
+            Failure::Connect => "connect",
+            Failure::Timeout => "timeout",
+            Failure::Tls => "tls",
+            Failure::RelpOpen => "relp_open",
+            Failure::Write => "write",
+            Failure::Closed => "closed",
+            Failure::Stalled => "stalled",
+            Failure::Refused => "refused",
+            Failure::Protocol => "protocol",
+        }
+    }
+}
+
+/// Counters of one output target.
+#[derive(Debug, Default)]
+pub(super) struct TargetStats {
+    /// `host:port` as configured.
+    pub address: String,
+    /// Its position in the `address` list.
+    pub index: usize,
+    /// The last connection to it was established and has not failed.
+    pub up: AtomicBool,
+    /// It is the target in use (or about to be used again).
+    pub current: AtomicBool,
+    pub connects: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    /// Indexed like [`Failure::ALL`].
+    pub failures: [AtomicU64; 10],
+}
+
+impl TargetStats {
+    pub(super) fn new(address: &str, index: usize) -> TargetStats {
+        TargetStats {
+            address: address.to_owned(),
+            index,
+            ..TargetStats::default()
+        }
+    }
+
+    pub(super) fn failed(&self, why: Failure) {
+        self.up.store(false, std::sync::atomic::Ordering::Relaxed);
+        let i = Failure::ALL.iter().position(|f| *f == why).unwrap_or(0);
+        self.failures[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Counters the writer keeps (metrics, tests).

@@ -1,8 +1,8 @@
 //! Outputs: write batches to the receiver, reconnect with backoff, and report
 //! what is confirmed.
 //!
-//! Two delivery disciplines over the same transports ([`tls`], [`tcp`],
-//! [`stdout`]):
+//! Two delivery disciplines over the same transports (plain TCP, [`tls`],
+//! [`stdout`]; the network ones go to one of the [`targets`]):
 //!
 //! * [`stream`] (RFC 5425 over `tls` or `tcp`, and `stdout`): batches are
 //!   written and flushed; the most recent ones stay in a bounded resend
@@ -16,7 +16,7 @@
 pub(super) mod relp;
 pub(super) mod resend;
 pub(super) mod stdout;
-pub(super) mod tcp;
+pub(super) mod targets;
 pub(super) mod tls;
 
 use std::io;
@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 
 use crate::relay::batch::{Batch, Mark};
 use crate::relay::config::{Output, ResendWindow};
-use crate::relay::metrics::OutputStats;
+use crate::relay::metrics::{Failure, OutputStats};
 
 /// A connected byte stream to the receiver.
 pub(super) trait Stream: AsyncRead + AsyncWrite + Send + Unpin {
@@ -92,10 +92,9 @@ pub(super) enum OutputError {
     },
 }
 
-/// Opens connections to one configured receiver.
+/// Where the output writes: the configured network targets, or stdout.
 pub(super) enum Transport {
-    Tls(tls::TlsConnector),
-    Tcp(tcp::TcpConnector),
+    Net(targets::Targets),
     Stdout,
 }
 
@@ -103,18 +102,58 @@ impl Transport {
     /// Who we talk to, for log lines.
     pub(super) fn peer(&self) -> &str {
         match self {
-            Transport::Tls(c) => c.address(),
-            Transport::Tcp(c) => c.address(),
+            Transport::Net(t) => t.peer(),
             Transport::Stdout => "stdout",
         }
     }
 
-    async fn connect(&self) -> Result<Pin<Box<dyn Stream>>, OutputError> {
+    /// A usable connection (retrying, with backoff, until there is one)
+    /// and, when it is another target than the last one, the switch to log.
+    async fn connect(&mut self) -> (Pin<Box<dyn Stream>>, Vec<u8>, Option<targets::Switch>) {
         match self {
-            Transport::Tls(c) => c.connect().await,
-            Transport::Tcp(c) => c.connect().await,
-            Transport::Stdout => Ok(Box::pin(stdout::StdoutStream::new())),
+            Transport::Net(t) => {
+                let (c, switch) = t.connect().await;
+                (c.stream, c.rbuf, switch)
+            }
+            Transport::Stdout => (Box::pin(stdout::StdoutStream::new()), Vec::new(), None),
         }
+    }
+
+    /// The connection broke: counted against the current target, and the
+    /// next attempt starts with the one after it.
+    fn failed(&mut self, why: Failure, detail: &str) {
+        if let Transport::Net(t) = self {
+            t.failed(why, detail);
+        }
+    }
+
+    /// Bytes written on the current connection.
+    fn sent(&self, bytes: usize) {
+        if let Transport::Net(t) = self {
+            t.sent(bytes);
+        }
+    }
+
+    fn healthy(&mut self) {
+        if let Transport::Net(t) = self {
+            t.healthy();
+        }
+    }
+
+    fn targets(&mut self) -> Option<&mut targets::Targets> {
+        match self {
+            Transport::Net(t) => Some(t),
+            Transport::Stdout => None,
+        }
+    }
+
+    /// Stall detection for `stream` (never stalls without a TCP socket).
+    fn progress(&self, stream: &dyn Stream) -> targets::Progress {
+        let timeout = match self {
+            Transport::Net(t) => t.write_timeout(),
+            Transport::Stdout => Duration::MAX,
+        };
+        targets::Progress::new(stream, timeout)
     }
 
     /// stdout is not a connection: it has nothing to probe.
@@ -136,6 +175,19 @@ pub(super) struct Connector {
     delivery: Delivery,
 }
 
+/// The targets of a network output.
+fn targets(
+    output: &Output,
+    tls: Option<(tokio_rustls::TlsConnector, Option<&str>)>,
+    relp: bool,
+) -> Result<Transport, OutputError> {
+    let link = output.link().ok_or_else(|| OutputError::Config {
+        key: "type",
+        reason: "stdout has no address".into(),
+    })?;
+    Ok(Transport::Net(targets::Targets::new(&link, tls, relp)?))
+}
+
 impl Connector {
     /// Builds the connector for `[output]`, reading certificates now so that
     /// a bad file is reported at start-up, not at the first connection.
@@ -143,19 +195,16 @@ impl Connector {
         let delivery = Delivery::Stream(output.resend_window());
         let transport = match output {
             Output::Tls {
-                address,
                 ca_file,
                 cert_file,
                 key_file,
                 server_name,
                 ..
-            } => Transport::Tls(tls::TlsConnector::new(
-                address,
-                ca_file,
-                cert_file.as_deref().zip(key_file.as_deref()),
-                server_name.as_deref(),
-            )?),
-            Output::Tcp { address, .. } => Transport::Tcp(tcp::TcpConnector::new(address)?),
+            } => {
+                let tls = tls::connector(ca_file, cert_file.as_deref().zip(key_file.as_deref()))?;
+                targets(output, Some((tls, server_name.as_deref())), false)?
+            }
+            Output::Tcp { .. } => targets(output, None, false)?,
             Output::Stdout { .. } => Transport::Stdout,
             Output::Relp { .. } => return relp_connector(output),
         };
@@ -180,7 +229,6 @@ impl Connector {
 /// plain TCP.
 fn relp_connector(output: &Output) -> Result<Connector, OutputError> {
     let Output::Relp {
-        address,
         tls,
         ca_file,
         cert_file,
@@ -215,12 +263,8 @@ fn relp_connector(output: &Output) -> Result<Connector, OutputError> {
                 "cert_file and key_file go together (mutual TLS): set both or neither",
             ));
         }
-        Transport::Tls(tls::TlsConnector::new(
-            address,
-            ca,
-            cert_file.as_deref().zip(key_file.as_deref()),
-            server_name.as_deref(),
-        )?)
+        let tls = tls::connector(ca, cert_file.as_deref().zip(key_file.as_deref()))?;
+        targets(output, Some((tls, server_name.as_deref())), true)?
     } else {
         for (key, set) in [
             ("ca_file", ca_file.is_some()),
@@ -232,7 +276,7 @@ fn relp_connector(output: &Output) -> Result<Connector, OutputError> {
                 return Err(bad(key, "only used with tls = true"));
             }
         }
-        Transport::Tcp(tcp::TcpConnector::new(address)?)
+        targets(output, None, true)?
     };
     Ok(Connector {
         transport,
@@ -290,6 +334,9 @@ pub(super) async fn run(
     acks: std::sync::mpsc::Sender<Vec<Mark>>,
     stats: Arc<OutputStats>,
 ) {
+    if let Transport::Net(t) = &connector.transport {
+        t.register(&stats);
+    }
     match connector.delivery {
         Delivery::Stream(window) => {
             resend::run(connector.transport, window, batches, acks, &stats).await
@@ -329,7 +376,7 @@ mod tests {
         };
         assert_eq!((*tls, *window, *max_message_size), (false, 128, 8096));
         let c = Connector::from_config(&o).unwrap();
-        assert!(matches!(c.transport, Transport::Tcp(_)));
+        assert!(matches!(c.transport, Transport::Net(_)));
         assert!(matches!(
             c.delivery,
             Delivery::Relp(relp::Settings { window: 128 })

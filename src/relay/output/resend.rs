@@ -31,6 +31,7 @@
 //! stdout has no window: a batch is confirmed once written and flushed.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -40,14 +41,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{unacknowledged_bytes, Backoff, Stream, Transport};
+use super::targets::{Connected, Failed, Progress, Switch};
+use super::{unacknowledged_bytes, Stream, Transport};
 use crate::relay::batch::replay::{replay, Segment};
 use crate::relay::batch::{Batch, Mark};
 use crate::relay::config::ResendWindow;
-use crate::relay::metrics::OutputStats;
+use crate::relay::metrics::{Failure, OutputStats};
 
 /// How long a clean shutdown waits for the receiver to close its side.
 const PEER_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a failback waits for the receiver it leaves to close its side
+/// (then its window is confirmed; otherwise it is written to the new one).
+const FAILBACK_CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often an aged batch is looked at again while the peer's TCP still
 /// has unacknowledged bytes.
 const AGE_RECHECK: Duration = Duration::from_millis(200);
@@ -201,12 +206,20 @@ impl Window {
     }
 }
 
+/// An established connection and its stall watch.
+struct Conn {
+    stream: Pin<Box<dyn Stream>>,
+    progress: Progress,
+}
+
+/// A failback probe running beside the current connection.
+type Probe = Pin<Box<dyn Future<Output = Result<Connected, Failed>> + Send>>;
+
 /// The connection and the window that outlives it.
 struct Link<'a> {
     transport: Transport,
-    conn: Option<Pin<Box<dyn Stream>>>,
+    conn: Option<Conn>,
     window: Option<Window>,
-    backoff: Backoff,
     stats: &'a OutputStats,
     acks: std::sync::mpsc::Sender<Vec<Mark>>,
 }
@@ -226,7 +239,6 @@ pub(crate) async fn run(
         transport,
         conn: None,
         window: window.map(Window::new),
-        backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(30)),
         stats,
         acks,
     };
@@ -240,14 +252,15 @@ pub(crate) async fn run(
 impl Link<'_> {
     async fn serve(&mut self, batches: &mut mpsc::Receiver<Batch>) -> Result<(), AcksGone> {
         let mut recheck: Option<Instant> = None;
+        let mut probe: Option<Probe> = None;
         loop {
             let deadline = recheck.or_else(|| self.window.as_ref()?.next_deadline());
-            let age_check = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
+            let age_check = sleep_until(deadline);
+            let probe_at = match (&self.conn, &probe, self.transport.targets()) {
+                (Some(_), None, Some(t)) => t.probe_at(),
+                _ => None,
             };
+            let probe_due = sleep_until(probe_at);
             tokio::select! {
                 b = batches.recv() => match b {
                     Some(batch) => self.deliver(batch).await?,
@@ -255,6 +268,13 @@ impl Link<'_> {
                 },
                 () = age_check, if self.conn.is_some() => {
                     recheck = self.age_out().await?;
+                }
+                () = probe_due => {
+                    probe = self.transport.targets().map(|t| t.probe());
+                }
+                r = answer(&mut probe) => {
+                    probe = None;
+                    self.fail_back(r).await?;
                 }
             }
         }
@@ -266,14 +286,20 @@ impl Link<'_> {
         let Some(c) = self.conn.as_mut() else {
             return Ok(None);
         };
-        if peer_has_closed(c).await {
+        if peer_has_closed(&mut c.stream).await {
             // Idle with unconfirmed batches: reconnect and resend them now,
             // not when the next batch comes.
-            self.broken("receiver closed the connection");
+            self.broken(Failure::Closed, "the receiver closed the connection");
             self.ensure_connected().await;
             return Ok(None);
         }
-        if unacknowledged_bytes(&**c) != Some(0) {
+        if c.progress.stalled(Instant::now()) {
+            let detail = stalled(&c.progress);
+            self.broken(Failure::Stalled, &detail);
+            self.ensure_connected().await;
+            return Ok(None);
+        }
+        if unacknowledged_bytes(&*c.stream) != Some(0) {
             return Ok(Some(Instant::now() + AGE_RECHECK));
         }
         let aged = self
@@ -283,6 +309,30 @@ impl Link<'_> {
             .unwrap_or_default();
         self.confirm(aged)?;
         Ok(None)
+    }
+
+    /// The failback probe answered: on success, close the current
+    /// connection cleanly (what that receiver read is stored there) and
+    /// move to the first target.
+    async fn fail_back(&mut self, probed: Result<Connected, Failed>) -> Result<(), AcksGone> {
+        let Some(targets) = self.transport.targets() else {
+            return Ok(());
+        };
+        targets.probed(&probed);
+        let Ok(first) = probed else {
+            return Ok(());
+        };
+        if let Some(old) = self.conn.take() {
+            let peer = self.transport.peer().to_owned();
+            if close_cleanly(old.stream, &peer, FAILBACK_CLOSE_TIMEOUT).await {
+                let all = self.window.as_mut().map(Window::drain).unwrap_or_default();
+                self.confirm(all)?;
+            }
+        }
+        self.stats.connected.store(false, Ordering::Relaxed);
+        let switch = self.transport.targets().and_then(|t| t.fail_back());
+        self.adopt(first.stream, switch).await;
+        Ok(())
     }
 
     /// Writes one batch (reconnecting and resending the window as needed),
@@ -320,85 +370,105 @@ impl Link<'_> {
             let Some(c) = self.conn.as_mut() else {
                 continue;
             };
-            if self.transport.can_probe() && peer_has_closed(c).await {
-                self.broken("receiver closed the connection");
+            if self.transport.can_probe() && peer_has_closed(&mut c.stream).await {
+                self.broken(Failure::Closed, "the receiver closed the connection");
                 continue;
             }
-            match write_flush(c, bytes).await {
+            match write_guarded(c, bytes).await {
                 Ok(()) => {
                     self.stats
                         .bytes_sent
                         .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                    self.backoff.reset();
+                    self.transport.sent(bytes.len());
+                    self.transport.healthy();
                     return;
                 }
-                Err(e) => {
+                Err((why, detail)) => {
                     self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(peer = self.transport.peer(), error = %e, "write failed; the window and the batch will be sent again on a new connection");
-                    self.conn = None;
-                    self.stats.connected.store(false, Ordering::Relaxed);
+                    self.broken(why, &detail);
                 }
             }
         }
     }
 
-    fn broken(&mut self, why: &str) {
-        tracing::warn!(peer = self.transport.peer(), why, "reconnecting");
+    /// Gives the connection up; the window goes to the next one.
+    fn broken(&mut self, why: Failure, detail: &str) {
+        tracing::warn!(
+            peer = self.transport.peer(),
+            why = detail,
+            "connection given up; the window and the batch will be sent again on the next one"
+        );
+        self.transport.failed(why, detail);
         self.conn = None;
         self.stats.connected.store(false, Ordering::Relaxed);
     }
 
-    /// Connects (with backoff) and writes the whole window again, in order.
+    /// Connects (to the next target that answers) and writes the whole
+    /// window again, in order.
     async fn ensure_connected(&mut self) {
         while self.conn.is_none() {
-            let mut c = match self.transport.connect().await {
-                Ok(c) => c,
-                Err(e) => {
-                    self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
-                    let delay = self.backoff.next_delay();
-                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "cannot connect to the receiver");
-                    tokio::time::sleep(delay).await;
-                    continue;
-                }
-            };
-            self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-            let (resend, messages) = self
-                .window
-                .as_ref()
-                .map_or((0, 0), |w| (w.kept.len(), w.messages()));
-            tracing::info!(
-                peer = self.transport.peer(),
+            let (stream, _rbuf, switch) = self.transport.connect().await;
+            self.adopt(stream, switch).await;
+        }
+    }
+
+    /// Takes a new connection: logs it (one line, naming the switch if it
+    /// is one) and writes the window on it.
+    async fn adopt(&mut self, stream: Pin<Box<dyn Stream>>, switch: Option<Switch>) {
+        self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+        let (resend, messages) = self
+            .window
+            .as_ref()
+            .map_or((0, 0), |w| (w.kept.len(), w.messages()));
+        let peer = self.transport.peer().to_owned();
+        match switch {
+            Some(s) => tracing::warn!(
+                from = s.from,
+                to = peer,
+                why = s.why,
+                resend_batches = resend,
+                resend_messages = messages,
+                "switched target"
+            ),
+            None => tracing::info!(
+                peer,
                 resend_batches = resend,
                 resend_messages = messages,
                 "connected"
-            );
-            match self.resend(&mut c).await {
-                Ok(()) => {
-                    self.stats
-                        .resent_messages
-                        .fetch_add(messages, Ordering::Relaxed);
-                    self.stats.connected.store(true, Ordering::Relaxed);
-                    self.conn = Some(c);
-                }
-                Err(e) => {
-                    self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
-                    let delay = self.backoff.next_delay();
-                    tracing::warn!(peer = self.transport.peer(), error = %e, retry_in_ms = delay.as_millis() as u64, "resending the window failed");
-                    tokio::time::sleep(delay).await;
-                }
+            ),
+        }
+        let mut c = Conn {
+            progress: self.transport.progress(&*stream),
+            stream,
+        };
+        match self.resend(&mut c).await {
+            Ok(n) => {
+                self.transport.sent(n);
+                self.stats
+                    .resent_messages
+                    .fetch_add(messages, Ordering::Relaxed);
+                self.stats.connected.store(true, Ordering::Relaxed);
+                self.conn = Some(c);
+            }
+            Err((why, detail)) => {
+                self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(peer, why = detail, "resending the window failed");
+                self.transport.failed(why, &detail);
             }
         }
     }
 
-    /// Writes the window again, encoding kept lines from their files. The
-    /// reads block this task briefly (page-cache reads of at most
-    /// `resend_window_bytes` worth of lines, once per reconnect).
-    async fn resend(&mut self, c: &mut Pin<Box<dyn Stream>>) -> io::Result<()> {
+    /// Writes the window again, encoding kept lines from their files, and
+    /// returns the bytes written. The reads block this task briefly
+    /// (page-cache reads of at most `resend_window_bytes` worth of lines,
+    /// once per reconnect).
+    async fn resend(&mut self, c: &mut Conn) -> Result<usize, (Failure, String)> {
         let Some(w) = self.window.as_mut() else {
-            return Ok(());
+            return Ok(0);
         };
         let now = Instant::now();
         let mut frames = Vec::new();
+        let mut written = 0;
         for k in w.kept.iter_mut() {
             let bytes = match &k.body {
                 Body::Frames(bytes) => bytes,
@@ -409,11 +479,12 @@ impl Link<'_> {
                     &frames
                 }
             };
-            c.write_all(bytes).await?;
+            write_guarded(c, bytes).await?;
+            written += bytes.len();
             // Written on this connection: its age starts again.
             k.written = now;
         }
-        c.flush().await
+        Ok(written)
     }
 
     /// The reader is done: make sure the window reached a live connection,
@@ -422,28 +493,89 @@ impl Link<'_> {
         if self.window.as_ref().is_some_and(|w| !w.is_empty()) {
             self.ensure_connected().await;
         }
-        let Some(mut c) = self.conn.take() else {
+        let Some(c) = self.conn.take() else {
             return;
         };
-        if let Err(e) = c.shutdown().await {
-            tracing::warn!(peer = self.transport.peer(), error = %e, "closing the connection failed; the window is not confirmed (sent again after a restart)");
-            return;
-        }
         if !self.transport.can_probe() {
+            let mut stream = c.stream;
+            if let Err(e) = stream.shutdown().await {
+                tracing::warn!(error = %e, "flushing stdout failed");
+            }
             return;
         }
         let peer = self.transport.peer().to_owned();
-        match tokio::time::timeout(PEER_CLOSE_TIMEOUT, read_to_eof(&mut c, &peer)).await {
-            Ok(true) => {
-                let all = self.window.as_mut().map(Window::drain).unwrap_or_default();
-                if self.confirm(all).is_err() {
-                    tracing::error!("checkpoint writer is gone before the final confirmation");
+        if close_cleanly(c.stream, &peer, PEER_CLOSE_TIMEOUT).await {
+            let all = self.window.as_mut().map(Window::drain).unwrap_or_default();
+            if self.confirm(all).is_err() {
+                tracing::error!("checkpoint writer is gone before the final confirmation");
+            }
+        } else {
+            tracing::warn!(
+                peer,
+                "the receiver did not close its side; the last window is not confirmed (sent again after a restart)"
+            );
+        }
+    }
+}
+
+/// Sends close_notify and FIN, then waits up to `wait` for the peer to
+/// close its side: true when it did, having read everything before ours.
+async fn close_cleanly(mut stream: Pin<Box<dyn Stream>>, peer: &str, wait: Duration) -> bool {
+    if let Err(e) = stream.shutdown().await {
+        tracing::warn!(
+            peer,
+            error = %e,
+            "closing the connection failed; its window is not confirmed"
+        );
+        return false;
+    }
+    tokio::time::timeout(wait, read_to_eof(&mut stream, peer))
+        .await
+        .unwrap_or(false)
+}
+
+/// The probe's answer; never returns without a probe.
+async fn answer(probe: &mut Option<Probe>) -> Result<Connected, Failed> {
+    match probe.as_mut() {
+        Some(p) => p.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `at`; never returns without one.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The log detail of a stall.
+fn stalled(progress: &Progress) -> String {
+    format!(
+        "the receiver acknowledged no byte for {:?} while data waited (write_timeout)",
+        progress.quiet_for()
+    )
+}
+
+/// Writes and flushes `bytes`, giving up when the peer stops
+/// acknowledging what we sent (`write_timeout`) or the write fails.
+async fn write_guarded(c: &mut Conn, bytes: &[u8]) -> Result<(), (Failure, String)> {
+    if c.progress.stalled(Instant::now()) {
+        return Err((Failure::Stalled, stalled(&c.progress)));
+    }
+    let tick = c.progress.tick();
+    let write = write_flush(&mut c.stream, bytes);
+    tokio::pin!(write);
+    loop {
+        tokio::select! {
+            biased;
+            r = &mut write => return r.map_err(|e| (Failure::Write, e.to_string())),
+            () = tokio::time::sleep(tick) => {
+                if c.progress.stalled(Instant::now()) {
+                    return Err((Failure::Stalled, stalled(&c.progress)));
                 }
             }
-            _ => tracing::warn!(
-                peer = self.transport.peer(),
-                "the receiver did not close its side; the last window is not confirmed (sent again after a restart)"
-            ),
         }
     }
 }

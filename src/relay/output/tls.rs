@@ -1,70 +1,30 @@
 //! RFC 5425: syslog over TLS with rustls (ring provider), TLS 1.2 and 1.3.
 //!
 //! The server is verified against `ca_file` and its subjectAltName must match
-//! `server_name` (default: the host part of `address`). There is no switch to
+//! `server_name` (default: the host part of each `address`). There is no switch to
 //! turn verification off: plain `tcp` exists for tests and says so. A client
 //! certificate (`cert_file` + `key_file`) gives the mutual TLS that rsyslog's
 //! `x509/name` auth mode with `PermittedPeer` expects.
 
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
 
-use super::tcp::{connect_tcp, split_host_port};
-use super::{OutputError, Stream};
+use super::OutputError;
 
-/// Connects and handshakes with one receiver.
-pub(crate) struct TlsConnector {
-    address: String,
-    server_name: ServerName<'static>,
-    connector: tokio_rustls::TlsConnector,
-}
-
-impl TlsConnector {
-    /// Reads the CA (and the client certificate and key) now, so that a bad
-    /// file stops the relay at start-up with the file's name.
-    pub(crate) fn new(
-        address: &str,
-        ca_file: &Path,
-        client: Option<(&Path, &Path)>,
-        server_name: Option<&str>,
-    ) -> Result<TlsConnector, OutputError> {
-        let (host, _port) = split_host_port(address)?;
-        let name = server_name.unwrap_or(host);
-        let server_name =
-            ServerName::try_from(name.to_owned()).map_err(|e| OutputError::Address {
-                address: address.to_owned(),
-                reason: format!("server name {name:?} is not a DNS name or IP address: {e}"),
-            })?;
-        let config = client_config(ca_file, client)?;
-        Ok(TlsConnector {
-            address: address.to_owned(),
-            server_name,
-            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
-        })
-    }
-
-    pub(crate) fn address(&self) -> &str {
-        &self.address
-    }
-
-    pub(crate) async fn connect(&self) -> Result<Pin<Box<dyn Stream>>, OutputError> {
-        let tcp = connect_tcp(&self.address).await?;
-        let tls = self
-            .connector
-            .connect(self.server_name.clone(), tcp)
-            .await
-            .map_err(|source| OutputError::Io {
-                peer: self.address.clone(),
-                stage: "TLS handshake",
-                source,
-            })?;
-        Ok(Box::pin(tls))
-    }
+/// The rustls connector for every target: our CA only, optional client
+/// auth. Reads the files now, so that a bad one stops the relay at start-up
+/// with the file's name.
+pub(crate) fn connector(
+    ca_file: &Path,
+    client: Option<(&Path, &Path)>,
+) -> Result<tokio_rustls::TlsConnector, OutputError> {
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(client_config(
+        ca_file, client,
+    )?)))
 }
 
 /// The rustls client configuration: our CA only, optional client auth.

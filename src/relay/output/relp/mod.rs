@@ -23,23 +23,24 @@
 pub(crate) mod codec;
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::ops::Range;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
-use super::{Backoff, Stream, Transport};
+use super::targets::{Connected, Failed, Switch};
+use super::{Stream, Transport};
 use crate::relay::batch::{Batch, Mark};
-use crate::relay::metrics::OutputStats;
+use crate::relay::metrics::{Failure, OutputStats};
 use codec::{next_txnr, parse_frame, parse_rsp, CodecError};
 
 /// The largest DATA the server may send us (an `rsp` with offers).
 const MAX_RSP_DATA: usize = 64 * 1024;
-/// How long the `open` and `close` handshakes may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `[output] type = "relp"` settings the session needs.
 #[derive(Debug, Clone, Copy)]
@@ -68,8 +69,8 @@ pub(crate) enum SessionError {
     OpenRefused(String),
     #[error("server answered {code} {text:?} to message {txnr}")]
     Refused { code: u16, text: String, txnr: u32 },
-    #[error("no answer within {0:?}")]
-    Timeout(Duration),
+    #[error("the server acknowledged no byte for {0:?} while data waited (write_timeout)")]
+    Stalled(Duration),
 }
 
 /// A batch held until all its messages are answered.
@@ -119,18 +120,24 @@ struct Session {
     rbuf: Vec<u8>,
     /// `close` sent with this txnr.
     close_txnr: Option<u32>,
+    /// Failing back: send nothing new, close once in flight is answered.
+    draining: bool,
 }
+
+/// How long a failback waits for the old server to answer what is in
+/// flight before it closes that session (the rest is sent again to the
+/// first target).
+const FAILBACK_DRAIN: Duration = Duration::from_secs(2);
 
 /// Delivers batches over RELP until the reader closes the channel and
 /// everything is answered.
 pub(crate) async fn run(
-    transport: Transport,
+    mut transport: Transport,
     settings: Settings,
     mut batches: mpsc::Receiver<Batch>,
     acks: std::sync::mpsc::Sender<Vec<Mark>>,
     stats: &OutputStats,
 ) {
-    let peer = transport.peer().to_owned();
     let mut d = Delivery {
         held: VecDeque::new(),
         next_seq: 0,
@@ -138,43 +145,72 @@ pub(crate) async fn run(
         sent_upto: 0,
         closing: false,
     };
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(30));
+    let mut next: Option<(Pin<Box<dyn Stream>>, Vec<u8>, Option<Switch>)> = None;
     loop {
         if d.closing && d.held.is_empty() {
             break;
         }
-        let stream = match transport.connect().await {
-            Ok(s) => s,
-            Err(e) => {
-                stats.send_errors.fetch_add(1, Ordering::Relaxed);
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "cannot connect to the RELP server");
-                tokio::time::sleep(delay).await;
-                continue;
-            }
+        let (stream, rbuf, switch) = match next.take() {
+            Some(c) => c,
+            None => transport.connect().await,
         };
         stats.reconnects.fetch_add(1, Ordering::Relaxed);
         stats.connected.store(true, Ordering::Relaxed);
         let unanswered = d.sent_upto - d.acked_upto;
-        tracing::info!(peer, resend = unanswered, "connected (RELP)");
+        let peer = transport.peer().to_owned();
+        match switch {
+            Some(s) => tracing::warn!(
+                from = s.from,
+                to = peer,
+                why = s.why,
+                resend = unanswered,
+                "switched target (RELP)"
+            ),
+            None => tracing::info!(peer, resend = unanswered, "connected (RELP)"),
+        }
         let result = d
-            .session(stream, settings, &mut batches, &acks, stats, &mut backoff)
+            .session(
+                stream,
+                rbuf,
+                settings,
+                &mut transport,
+                &mut batches,
+                &acks,
+                stats,
+            )
             .await;
         stats.connected.store(false, Ordering::Relaxed);
         stats.in_flight.store(0, Ordering::Relaxed);
         match result {
-            Ok(()) => break,
+            Ok(None) => break,
+            Ok(Some(first)) => {
+                let switch = transport.targets().and_then(|t| t.fail_back());
+                next = Some((first.stream, first.rbuf, switch));
+            }
             Err(SessionEnd::AcksGone) => {
                 tracing::error!("checkpoint writer is gone; stopping the output");
                 return;
             }
             Err(SessionEnd::Broken(e)) => {
                 stats.send_errors.fetch_add(1, Ordering::Relaxed);
-                let delay = backoff.next_delay();
-                tracing::warn!(peer, error = %e, unanswered = d.sent_upto - d.acked_upto, retry_in_ms = delay.as_millis() as u64,
+                tracing::warn!(peer, error = %e, unanswered = d.sent_upto - d.acked_upto,
                     "RELP session ended; unanswered messages will be sent again");
-                tokio::time::sleep(delay).await;
+                transport.failed(e.failure(), &e.to_string());
             }
+        }
+    }
+}
+
+impl SessionError {
+    /// The reason label of the target's failure counter.
+    pub(crate) fn failure(&self) -> Failure {
+        match self {
+            SessionError::Io { .. } => Failure::Write,
+            SessionError::Eof | SessionError::ServerClose => Failure::Closed,
+            SessionError::Codec(_) | SessionError::Protocol(_) => Failure::Protocol,
+            SessionError::OpenRefused(_) => Failure::RelpOpen,
+            SessionError::Refused { .. } => Failure::Refused,
+            SessionError::Stalled(_) => Failure::Stalled,
         }
     }
 }
@@ -197,61 +233,157 @@ impl From<SessionError> for SessionEnd {
     }
 }
 
+/// Sends `open` (txnr 1) on a new connection and checks the answer offers
+/// `commands=syslog`; returns what the server sent after the answer.
+pub(crate) async fn open(stream: &mut Pin<Box<dyn Stream>>) -> Result<Vec<u8>, SessionError> {
+    let mut frame = Vec::new();
+    codec::write_frame(&mut frame, 1, "open", &codec::open_offers());
+    let io = |stage| move |source| SessionError::Io { stage, source };
+    stream.write_all(&frame).await.map_err(io("write open"))?;
+    stream.flush().await.map_err(io("write open"))?;
+    let mut rbuf = Vec::with_capacity(64 * 1024);
+    loop {
+        if let Some((f, n)) = parse_frame(&rbuf, MAX_RSP_DATA)? {
+            if f.command != b"rsp" || f.txnr != 1 {
+                return Err(SessionError::Protocol(format!(
+                    "expected rsp 1 to open, got {} {:?}",
+                    f.txnr,
+                    String::from_utf8_lossy(f.command)
+                )));
+            }
+            let rsp = parse_rsp(f.data).ok_or_else(|| {
+                SessionError::Protocol("rsp to open without a status code".into())
+            })?;
+            if !rsp.is_ok() {
+                return Err(SessionError::OpenRefused(format!(
+                    "{} {}",
+                    rsp.code,
+                    rsp.text_lossy()
+                )));
+            }
+            if !codec::offers_command(rsp.body, "syslog") {
+                return Err(SessionError::OpenRefused(format!(
+                    "its offers lack commands=syslog: {:?}",
+                    String::from_utf8_lossy(rsp.body)
+                )));
+            }
+            rbuf.drain(..n);
+            return Ok(rbuf);
+        }
+        if stream
+            .read_buf(&mut rbuf)
+            .await
+            .map_err(io("read open answer"))?
+            == 0
+        {
+            return Err(SessionError::Eof);
+        }
+    }
+}
+
 impl Delivery {
     /// Runs one session on `stream`: open, exchange, and (when the reader
     /// is done and all is answered) close. `Ok` only after a clean close.
+    /// Runs one session on `stream` (its `open` done; `rbuf` holds what
+    /// came after the answer): exchange, and close when the reader is done
+    /// and all is answered (`Ok(None)`) or when a failback probe reached
+    /// the first target (`Ok(Some(connection))`, after the old server
+    /// answered what was in flight, or `FAILBACK_DRAIN` passed).
+    #[allow(clippy::too_many_arguments)]
     async fn session(
         &mut self,
         stream: Pin<Box<dyn Stream>>,
+        rbuf: Vec<u8>,
         settings: Settings,
+        transport: &mut Transport,
         batches: &mut mpsc::Receiver<Batch>,
         acks: &std::sync::mpsc::Sender<Vec<Mark>>,
         stats: &OutputStats,
-        backoff: &mut Backoff,
-    ) -> Result<(), SessionEnd> {
+    ) -> Result<Option<Connected>, SessionEnd> {
+        let mut progress = transport.progress(&*stream);
         let (mut rd, mut wr) = tokio::io::split(stream);
         let mut s = Session {
-            txnr: 1,
+            txnr: 2,
             in_flight: VecDeque::with_capacity(settings.window),
             cursor: self.acked_upto,
             wbuf: Vec::new(),
             wpos: 0,
-            // Answers are 19 bytes each: one read takes a whole window of them.
-            rbuf: Vec::with_capacity(64 * 1024),
+            rbuf,
             close_txnr: None,
+            draining: false,
         };
-        tokio::time::timeout(HANDSHAKE_TIMEOUT, s.open(&mut rd, &mut wr))
-            .await
-            .map_err(|_| SessionError::Timeout(HANDSHAKE_TIMEOUT))??;
+        // Answers are 19 bytes each: one read takes a whole window of them.
+        s.rbuf.reserve(64 * 1024);
+        // Answers already read with the open answer.
+        if self.answers(&mut s, acks, stats)? {
+            return Err(SessionError::Protocol("answer to a close never sent".into()).into());
+        }
+        let mut tick = tokio::time::interval(progress.tick());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut probe: Option<Probe> = None;
+        let mut first: Option<(Connected, Instant)> = None;
         let mut need_flush = false;
         loop {
             self.fill(&mut s, settings.window, stats);
-            if self.closing && self.held.is_empty() && s.close_txnr.is_none() {
+            let drained = first.as_ref().is_some_and(|(_, since)| {
+                s.in_flight.is_empty() || since.elapsed() >= FAILBACK_DRAIN
+            });
+            if ((self.closing && self.held.is_empty()) || drained) && s.close_txnr.is_none() {
                 s.close_txnr = Some(s.txnr);
                 codec::write_frame(&mut s.wbuf, s.txnr, "close", b"");
                 s.txnr = next_txnr(s.txnr);
             }
-            let can_take =
-                !self.closing && s.cursor == self.next_seq && s.in_flight.len() < settings.window;
+            let can_take = !self.closing
+                && !s.draining
+                && s.cursor == self.next_seq
+                && s.in_flight.len() < settings.window;
             let writing = s.wpos < s.wbuf.len();
+            let waiting = writing || !s.in_flight.is_empty();
             tokio::select! {
                 n = rd.read_buf(&mut s.rbuf) => {
                     let n = n.map_err(|source| SessionError::Io { stage: "read", source })?;
                     if n == 0 {
                         if s.close_txnr.is_some() {
-                            return Ok(());
+                            return Ok(first.map(|(c, _)| c));
                         }
                         return Err(SessionError::Eof.into());
                     }
                     if self.answers(&mut s, acks, stats)? {
-                        return finish(&mut wr).await;
+                        finish(&mut wr).await;
+                        return Ok(first.map(|(c, _)| c));
                     }
-                    backoff.reset();
+                    transport.healthy();
+                }
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    if waiting && progress.stalled(now) {
+                        return Err(SessionError::Stalled(progress.quiet_for()).into());
+                    }
+                    if first.as_ref().is_some_and(|(_, since)| since.elapsed() >= FAILBACK_DRAIN + FAILBACK_DRAIN) {
+                        // The old server answers neither messages nor close.
+                        return Ok(first.map(|(c, _)| c));
+                    }
+                    let due = transport.targets().and_then(|t| t.probe_at()).is_some_and(|at| at <= now);
+                    if due && probe.is_none() && first.is_none() {
+                        probe = transport.targets().map(|t| t.probe());
+                    }
+                }
+                r = answer(&mut probe) => {
+                    probe = None;
+                    if let Some(t) = transport.targets() {
+                        t.probed(&r);
+                    }
+                    if let Ok(c) = r {
+                        // Stop sending here; close once in flight is answered.
+                        s.draining = true;
+                        first = Some((c, Instant::now()));
+                    }
                 }
                 w = write_or_flush(&mut wr, &s.wbuf[s.wpos..]), if writing || need_flush => {
                     match w.map_err(|source| SessionError::Io { stage: "write", source })? {
                         Some(n) => {
                             stats.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
+                            transport.sent(n);
                             s.wpos += n;
                             if s.wpos == s.wbuf.len() {
                                 s.wbuf.clear();
@@ -290,7 +422,7 @@ impl Delivery {
 
     /// Appends `syslog` commands for unsent messages while the window has room.
     fn fill(&mut self, s: &mut Session, window: usize, stats: &OutputStats) {
-        if s.close_txnr.is_some() {
+        if s.close_txnr.is_some() || s.draining {
             return;
         }
         let start = s.cursor;
@@ -398,58 +530,6 @@ impl Delivery {
 }
 
 impl Session {
-    /// Sends `open` and checks the answer offers `commands=syslog`.
-    async fn open(
-        &mut self,
-        rd: &mut ReadHalf<Pin<Box<dyn Stream>>>,
-        wr: &mut WriteHalf<Pin<Box<dyn Stream>>>,
-    ) -> Result<(), SessionError> {
-        let mut frame = Vec::new();
-        codec::write_frame(&mut frame, self.txnr, "open", &codec::open_offers());
-        let io = |stage| move |source| SessionError::Io { stage, source };
-        wr.write_all(&frame).await.map_err(io("write open"))?;
-        wr.flush().await.map_err(io("write open"))?;
-        loop {
-            if let Some((f, n)) = parse_frame(&self.rbuf, MAX_RSP_DATA)? {
-                if f.command != b"rsp" || f.txnr != self.txnr {
-                    return Err(SessionError::Protocol(format!(
-                        "expected rsp {} to open, got {} {:?}",
-                        self.txnr,
-                        f.txnr,
-                        String::from_utf8_lossy(f.command)
-                    )));
-                }
-                let rsp = parse_rsp(f.data).ok_or_else(|| {
-                    SessionError::Protocol("rsp to open without a status code".into())
-                })?;
-                if !rsp.is_ok() {
-                    return Err(SessionError::OpenRefused(format!(
-                        "{} {}",
-                        rsp.code,
-                        rsp.text_lossy()
-                    )));
-                }
-                if !codec::offers_command(rsp.body, "syslog") {
-                    return Err(SessionError::OpenRefused(format!(
-                        "its offers lack commands=syslog: {:?}",
-                        String::from_utf8_lossy(rsp.body)
-                    )));
-                }
-                self.rbuf.drain(..n);
-                self.txnr = next_txnr(self.txnr);
-                return Ok(());
-            }
-            if rd
-                .read_buf(&mut self.rbuf)
-                .await
-                .map_err(io("read open answer"))?
-                == 0
-            {
-                return Err(SessionError::Eof);
-            }
-        }
-    }
-
     /// Marks the command `txnr` answered 200 and drops every answered
     /// command at the front.
     fn ack(&mut self, txnr: u32) -> Result<(), SessionError> {
@@ -485,11 +565,21 @@ async fn write_or_flush(
 
 /// Ends the session after the server answered `close`: TLS close_notify,
 /// TCP FIN.
-async fn finish(wr: &mut WriteHalf<Pin<Box<dyn Stream>>>) -> Result<(), SessionEnd> {
+async fn finish(wr: &mut WriteHalf<Pin<Box<dyn Stream>>>) {
     if let Err(e) = wr.shutdown().await {
         tracing::debug!(error = %e, "shutting down the RELP connection");
     }
-    Ok(())
+}
+
+/// A failback probe running beside the current session.
+type Probe = Pin<Box<dyn Future<Output = Result<Connected, Failed>> + Send>>;
+
+/// The probe's answer; never returns without a probe.
+async fn answer(probe: &mut Option<Probe>) -> Result<Connected, Failed> {
+    match probe.as_mut() {
+        Some(p) => p.await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]
@@ -536,6 +626,7 @@ mod tests {
             wpos: 0,
             rbuf: Vec::new(),
             close_txnr: None,
+            draining: false,
         }
     }
 

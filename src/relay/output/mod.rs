@@ -22,7 +22,6 @@ pub(super) mod tls;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,7 +93,7 @@ pub(super) enum OutputError {
 
 /// Where the output writes: the configured network targets, or stdout.
 pub(super) enum Transport {
-    Net(targets::Targets),
+    Net(Box<targets::Targets>),
     Stdout,
 }
 
@@ -109,13 +108,16 @@ impl Transport {
 
     /// A usable connection (retrying, with backoff, until there is one)
     /// and, when it is another target than the last one, the switch to log.
-    async fn connect(&mut self) -> (Pin<Box<dyn Stream>>, Vec<u8>, Option<targets::Switch>) {
+    async fn connect(&mut self) -> (targets::Connected, Option<targets::Switch>) {
         match self {
-            Transport::Net(t) => {
-                let (c, switch) = t.connect().await;
-                (c.stream, c.rbuf, switch)
-            }
-            Transport::Stdout => (Box::pin(stdout::StdoutStream::new()), Vec::new(), None),
+            Transport::Net(t) => t.connect().await,
+            Transport::Stdout => (
+                targets::Connected {
+                    stream: Box::pin(stdout::StdoutStream::new()),
+                    rbuf: Vec::new(),
+                },
+                None,
+            ),
         }
     }
 
@@ -185,7 +187,9 @@ fn targets(
         key: "type",
         reason: "stdout has no address".into(),
     })?;
-    Ok(Transport::Net(targets::Targets::new(&link, tls, relp)?))
+    Ok(Transport::Net(Box::new(targets::Targets::new(
+        &link, tls, relp,
+    )?)))
 }
 
 impl Connector {

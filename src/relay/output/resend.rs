@@ -407,8 +407,8 @@ impl Link<'_> {
     /// window again, in order.
     async fn ensure_connected(&mut self) {
         while self.conn.is_none() {
-            let (stream, _rbuf, switch) = self.transport.connect().await;
-            self.adopt(stream, switch).await;
+            let (c, switch) = self.transport.connect().await;
+            self.adopt(c.stream, switch).await;
         }
     }
 

@@ -145,12 +145,12 @@ pub(crate) async fn run(
         sent_upto: 0,
         closing: false,
     };
-    let mut next: Option<(Pin<Box<dyn Stream>>, Vec<u8>, Option<Switch>)> = None;
+    let mut next: Option<(Connected, Option<Switch>)> = None;
     loop {
         if d.closing && d.held.is_empty() {
             break;
         }
-        let (stream, rbuf, switch) = match next.take() {
+        let (c, switch) = match next.take() {
             Some(c) => c,
             None => transport.connect().await,
         };
@@ -170,8 +170,8 @@ pub(crate) async fn run(
         }
         let result = d
             .session(
-                stream,
-                rbuf,
+                c.stream,
+                c.rbuf,
                 settings,
                 &mut transport,
                 &mut batches,
@@ -185,7 +185,7 @@ pub(crate) async fn run(
             Ok(None) => break,
             Ok(Some(first)) => {
                 let switch = transport.targets().and_then(|t| t.fail_back());
-                next = Some((first.stream, first.rbuf, switch));
+                next = Some((first, switch));
             }
             Err(SessionEnd::AcksGone) => {
                 tracing::error!("checkpoint writer is gone; stopping the output");

@@ -34,6 +34,7 @@ mod init;
 mod init_reaping;
 mod k8s;
 mod relay_errors;
+mod relay_failover;
 mod relay_faults;
 mod relay_ops;
 mod relay_relp;

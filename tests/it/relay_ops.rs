@@ -3,39 +3,18 @@
 //! picked up; an invalid file is rejected and the running config stays).
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
 use crate::support::certs::SERVER_NAME;
 use crate::support::process::Proc;
-use crate::support::relay::{append, id_of, json_lines, relay_config, tls_output, Fixture, Relay};
+use crate::support::relay::{
+    append, http_get, id_of, json_lines, relay_config, sample, tls_output, Fixture, Relay,
+};
 use crate::support::rsyslog::{Input, Options, Rsyslog};
 use crate::support::{free_port, wait_until};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// GET `path` from 127.0.0.1:`port`: (status code, body).
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let code = text.split(' ').nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n")?.1.to_owned();
-    Some((code, body))
-}
-
-/// The value of the first sample of `metric` whose line contains `label`.
-fn sample(body: &str, metric: &str, label: &str) -> Option<f64> {
-    body.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find(|l| l.starts_with(metric) && l.contains(label))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
 
 /// A config with plain sources over the given glob patterns.
 fn config_text(s: &Fixture, port: u16, patterns: &[&str], metrics_port: Option<u16>) -> String {
@@ -75,7 +54,7 @@ fn metrics_match_the_lines_sent_and_readyz_follows_the_receiver() {
 
     let mut body = String::new();
     let counted = wait_until(WAIT, || {
-        body = get(metrics_port, "/metrics")
+        body = http_get(metrics_port, "/metrics")
             .map(|r| r.1)
             .unwrap_or_default();
         sample(&body, "reaplog_messages_sent_total", "") == Some(100.0)
@@ -106,29 +85,29 @@ fn metrics_match_the_lines_sent_and_readyz_follows_the_receiver() {
         "{body}"
     );
     assert!(wait_until(WAIT, || {
-        let b = get(metrics_port, "/metrics")
+        let b = http_get(metrics_port, "/metrics")
             .map(|r| r.1)
             .unwrap_or_default();
         sample(&b, "reaplog_file_lag_bytes", "app.log") == Some(0.0)
             && sample(&b, "reaplog_checkpoint_age_seconds", "").is_some_and(|a| a >= 0.0)
     }));
-    assert_eq!(get(metrics_port, "/healthz").map(|r| r.0), Some(200));
-    assert_eq!(get(metrics_port, "/readyz").map(|r| r.0), Some(200));
+    assert_eq!(http_get(metrics_port, "/healthz").map(|r| r.0), Some(200));
+    assert_eq!(http_get(metrics_port, "/readyz").map(|r| r.0), Some(200));
 
     rsyslog.stop();
     append(&s.path("a/app.log"), &json_lines("a-", 100..101));
     let unready = wait_until(WAIT, || {
-        get(metrics_port, "/readyz").map(|r| r.0) == Some(503)
+        http_get(metrics_port, "/readyz").map(|r| r.0) == Some(503)
     });
     assert!(
         unready,
         "/readyz stayed ready without a receiver\n{}",
         relay.log()
     );
-    assert_eq!(get(metrics_port, "/healthz").map(|r| r.0), Some(200));
+    assert_eq!(http_get(metrics_port, "/healthz").map(|r| r.0), Some(200));
     rsyslog.restart();
     let ready = wait_until(WAIT, || {
-        get(metrics_port, "/readyz").map(|r| r.0) == Some(200)
+        http_get(metrics_port, "/readyz").map(|r| r.0) == Some(200)
     });
     assert!(ready, "/readyz did not recover\n{}", relay.log());
 }

@@ -449,6 +449,10 @@ impl Progress {
         }
     }
 
+    pub(super) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// How often to sample while a write is blocked.
     pub(super) fn tick(&self) -> Duration {
         (self.timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))

@@ -123,6 +123,11 @@ pub struct Options {
     pub escape_control_chars: bool,
     /// A fixed port instead of a free one found at start.
     pub port: Option<u16>,
+    /// The received ruleset runs its action in the input's thread (a
+    /// `Direct` queue): a message is in the output file before imrelp
+    /// answers it or imtcp reads the next one, so a SIGKILL loses only what
+    /// the kernel still buffered, never a queue in rsyslog's memory.
+    pub direct_queue: bool,
     /// TLS library imrelp uses for `Input::Relp { tls: true }` (librelp's
     /// `tls.tlslib`, a module parameter): GnuTLS unless set.
     pub relp_tls_lib: TlsDriver,
@@ -137,6 +142,7 @@ impl Options {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             escape_control_chars: true,
             port: None,
+            direct_queue: false,
             relp_tls_lib: TlsDriver::Gtls,
         }
     }
@@ -163,6 +169,12 @@ impl Options {
     /// Runs RELP over TLS with this library.
     pub fn relp_tls_lib(mut self, lib: TlsDriver) -> Options {
         self.relp_tls_lib = lib;
+        self
+    }
+
+    /// Processes each message synchronously ([`Options::direct_queue`]).
+    pub fn direct_queue(mut self) -> Options {
+        self.direct_queue = true;
         self
     }
 
@@ -430,6 +442,12 @@ impl Rsyslog {
         Some(status)
     }
 
+    /// SIGKILL by PID, as a crash or an OOM kill would: no clean close on
+    /// any connection. [`Rsyslog::restart`] brings it back on the port.
+    pub fn kill(&mut self) {
+        self.kill_now();
+    }
+
     /// Stops rsyslogd and starts it again on the same port (retrying while
     /// the port is still held). Messages and diagnostics accumulate.
     pub fn restart(&mut self) {
@@ -650,9 +668,14 @@ fn render_config(dir: &Path, opts: &Options, pki: Option<&TestPki>, port: u16) -
     )
     .expect("write to String");
     conf.push_str(TEMPLATE);
+    let queue = if opts.direct_queue {
+        " queue.type=\"Direct\""
+    } else {
+        ""
+    };
     writeln!(
         conf,
-        "ruleset(name=\"received\") {{\n  action(type=\"omfile\" file=\"{d}/received.jsonl\" template=\"reaplog_json\")\n}}"
+        "ruleset(name=\"received\"{queue}) {{\n  action(type=\"omfile\" file=\"{d}/received.jsonl\" template=\"reaplog_json\")\n}}"
     )
     .expect("write to String");
     conf.push_str(&render_input(opts, pki, port));

@@ -71,6 +71,8 @@ pub(crate) enum SessionError {
     Refused { code: u16, text: String, txnr: u32 },
     #[error("the server acknowledged no byte for {0:?} while data waited (write_timeout)")]
     Stalled(Duration),
+    #[error("the server answered nothing for {0:?} while {1} messages waited (write_timeout)")]
+    Unanswered(Duration, usize),
 }
 
 /// A batch held until all its messages are answered.
@@ -210,7 +212,7 @@ impl SessionError {
             SessionError::Codec(_) | SessionError::Protocol(_) => Failure::Protocol,
             SessionError::OpenRefused(_) => Failure::RelpOpen,
             SessionError::Refused { .. } => Failure::Refused,
-            SessionError::Stalled(_) => Failure::Stalled,
+            SessionError::Stalled(_) | SessionError::Unanswered(..) => Failure::Stalled,
         }
     }
 }
@@ -301,6 +303,7 @@ impl Delivery {
         stats: &OutputStats,
     ) -> Result<Option<Connected>, SessionEnd> {
         let mut progress = transport.progress(&*stream);
+        let write_timeout = progress.timeout();
         let (mut rd, mut wr) = tokio::io::split(stream);
         let mut s = Session {
             txnr: 2,
@@ -323,7 +326,13 @@ impl Delivery {
         let mut probe: Option<Probe> = None;
         let mut first: Option<(Connected, Instant)> = None;
         let mut need_flush = false;
+        // Since when messages wait for an answer (the TCP peer may take
+        // bytes into its buffer and never read them: only answers count).
+        let mut unanswered_since = Instant::now();
         loop {
+            if s.in_flight.is_empty() {
+                unanswered_since = Instant::now();
+            }
             self.fill(&mut s, settings.window, stats);
             let drained = first.as_ref().is_some_and(|(_, since)| {
                 s.in_flight.is_empty() || since.elapsed() >= FAILBACK_DRAIN
@@ -352,12 +361,17 @@ impl Delivery {
                         finish(&mut wr).await;
                         return Ok(first.map(|(c, _)| c));
                     }
+                    unanswered_since = Instant::now();
                     transport.healthy();
                 }
                 _ = tick.tick() => {
                     let now = Instant::now();
                     if waiting && progress.stalled(now) {
                         return Err(SessionError::Stalled(progress.quiet_for()).into());
+                    }
+                    let quiet = now.saturating_duration_since(unanswered_since);
+                    if !s.in_flight.is_empty() && quiet >= write_timeout {
+                        return Err(SessionError::Unanswered(quiet, s.in_flight.len()).into());
                     }
                     if first.as_ref().is_some_and(|(_, since)| since.elapsed() >= FAILBACK_DRAIN + FAILBACK_DRAIN) {
                         // The old server answers neither messages nor close.

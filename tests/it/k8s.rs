@@ -229,6 +229,13 @@ fn a_broken_reference_fails_the_check() {
             "allowPrivilegeEscalation is not false",
         ),
         (
+            "alert without a severity",
+            "overlays/relay-statefulset/prometheusrule.yaml",
+            "          for: 2m\n          labels:\n            severity: critical",
+            "          for: 2m\n          labels:\n            priority: critical",
+            "rule ReaplogAllTargetsDown: has no severity label",
+        ),
+        (
             "field the schema does not know",
             "overlays/relay-statefulset/service.yaml",
             "  clusterIP: None",

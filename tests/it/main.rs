@@ -8,6 +8,7 @@
 //! | [`init_reaping`]    | `reaplog init` as a reaper: orphans, zombie storms, leftovers, GPGME |
 //! | [`container`]       | the FROM-scratch image under podman, reaplog as PID 1         |
 //! | [`k8s`]             | the manifests under `k8s/`, rendered and checked offline      |
+//! | [`monitoring`]      | the alert rules and Grafana dashboard, against promtool and the metrics the relay writes |
 //! | [`relay_rsyslog`]   | a GitLab tree shipped to a real rsyslog exactly once          |
 //! | [`relay_relp`]      | RELP delivery, receiver restarts, the resend window           |
 //! | [`relay_errors`]    | TLS that must not verify, a receiver that is down, bad config, `--check`, `--demo` |
@@ -33,6 +34,7 @@ mod docs;
 mod init;
 mod init_reaping;
 mod k8s;
+mod monitoring;
 mod relay_errors;
 mod relay_failover;
 mod relay_faults;

@@ -9,11 +9,15 @@ usage: check_manifests.py K8S_DIR --reaplog BIN --ca F --cert F --key F [--k8s-v
    without kubectl on PATH the script stops at once with an error.
 3. Every rendered object validates against the Kubernetes JSON schemas of
    the kubernetes-validate package (strict: unknown fields fail), when it is
-   importable; ServiceMonitor (a CRD) is checked here instead.
+   importable; the Prometheus Operator's CRDs (ServiceMonitor,
+   PrometheusRule) are checked here instead.
 4. Cross references: volumeMounts name volumes; PVCs, ConfigMaps, Secrets and
    their keys exist; probes and Services name ports that exist; Service and
    ServiceMonitor selectors select something; containers of the reaplog
-   image pass OpenShift's restricted-v2 and have requests and limits.
+   image pass OpenShift's restricted-v2 and have requests and limits. A
+   PrometheusRule's groups and rules have the fields Prometheus reads and
+   no others, and every alert a `for`, a severity, a summary and a
+   description (the PromQL itself: promtool, in tests/it/monitoring.rs).
 5. Every relay container's relay.toml (found through --config, the mount and
    the ConfigMap) is run through `reaplog relay --check` with the container's
    environment, its mount paths mapped to temporary files and the given
@@ -215,6 +219,8 @@ def check_references(overlay, docs):
             tp = p.get("targetPort")
             if isinstance(tp, str) and not any(tp in {q.get("name") for c in containers(pod_spec(d)) for q in c.get("ports", [])} for d in pods):
                 error(f"{overlay}: Service/{svc['metadata']['name']}: targetPort {tp} is no container port")
+    for pr in by.get("PrometheusRule", {}).values():
+        check_prometheus_rule(f"{overlay}: PrometheusRule/{pr['metadata']['name']}", pr)
     for sm in by.get("ServiceMonitor", {}).values():
         sel = sm.get("spec", {}).get("selector", {}).get("matchLabels", {})
         svcs = [s for s in by.get("Service", {}).values()
@@ -225,6 +231,56 @@ def check_references(overlay, docs):
             if not any(ep.get("port") in {p.get("name") for p in s["spec"]["ports"]} for s in svcs):
                 error(f"{overlay}: ServiceMonitor/{sm['metadata']['name']}: endpoint port {ep.get('port')} is no Service port")
     return by
+
+
+RULE_KEYS = {"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"}
+GROUP_KEYS = {"name", "interval", "rules", "limit", "partial_response_strategy"}
+SEVERITIES = {"critical", "warning", "info"}
+DURATION = re.compile(r"^(\d+(ms|[smhdwy]))+$")
+
+
+def check_prometheus_rule(where, pr):
+    """The shape the Prometheus Operator and the operator reading an alert
+    rely on; the CRD's own schema is not available offline."""
+    groups = pr.get("spec", {}).get("groups") or []
+    if not groups:
+        error(f"{where}: spec.groups is empty")
+    names = [g.get("name") for g in groups]
+    for dup in {n for n in names if names.count(n) > 1}:
+        error(f"{where}: group name {dup} is used twice")
+    alerts = set()
+    for g in groups:
+        gwhere = f"{where}: group {g.get('name')}"
+        for k in set(g) - GROUP_KEYS:
+            error(f"{gwhere}: unknown field {k}")
+        if not g.get("rules"):
+            error(f"{gwhere}: has no rules")
+        for r in g.get("rules") or []:
+            check_rule(gwhere, r, alerts)
+
+
+def check_rule(where, r, alerts):
+    name = r.get("alert") or r.get("record")
+    rwhere = f"{where}: rule {name}"
+    for k in set(r) - RULE_KEYS:
+        error(f"{rwhere}: unknown field {k}")
+    if ("alert" in r) == ("record" in r):
+        error(f"{rwhere}: needs exactly one of alert and record")
+    if not isinstance(r.get("expr"), str) or not r["expr"].strip():
+        error(f"{rwhere}: expr is missing or not a string")
+    if "record" in r:
+        return
+    if name in alerts:
+        error(f"{rwhere}: alert name is used twice")
+    alerts.add(name)
+    if not DURATION.match(str(r.get("for", ""))):
+        error(f"{rwhere}: for is missing or not a duration: {r.get('for')!r}")
+    severity = r.get("labels", {}).get("severity")
+    if severity not in SEVERITIES:
+        error(f"{rwhere}: has no severity label in {sorted(SEVERITIES)}: {severity!r}")
+    for a in ("summary", "description"):
+        if not str(r.get("annotations", {}).get(a, "")).strip():
+            error(f"{rwhere}: has no {a} annotation")
 
 
 def check_restricted(where, spec, c):

@@ -296,15 +296,15 @@ impl<'de> Deserialize<'de> for Addresses {
             One(String),
             Many(Vec<String>),
         }
-        let raw = match OneOrMany::deserialize(d)
-            .map_err(|_| serde::de::Error::custom("expected \"host:port\" or a list of them"))?
-        {
+        let raw = match OneOrMany::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("output.address: expected \"host:port\" or a list of them")
+        })? {
             OneOrMany::One(a) => vec![a],
             OneOrMany::Many(list) => list,
         };
         if raw.is_empty() {
             return Err(serde::de::Error::custom(
-                "the list is empty: give at least one \"host:port\"",
+                "output.address: the list is empty: give at least one \"host:port\"",
             ));
         }
         let list = raw
@@ -313,7 +313,9 @@ impl<'de> Deserialize<'de> for Addresses {
             .collect::<Result<Vec<_>, _>>()?;
         for (i, a) in list.iter().enumerate() {
             if list[..i].contains(a) {
-                return Err(serde::de::Error::custom(format!("{a:?} is listed twice")));
+                return Err(serde::de::Error::custom(format!(
+                    "output.address: {a:?} is listed twice"
+                )));
             }
         }
         Ok(Addresses(list))
@@ -780,5 +782,65 @@ max_message_size = 8096
         // One grammar with init's flags: a bare number is seconds.
         assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
         assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    fn output(body: &str) -> Result<Output, String> {
+        let text = format!(
+            "state_dir = \"/var/lib/reaplog\"\n[[source]]\npaths = [\"/var/log/app/*.log\"]\napp_name = \"app\"\n[output]\n{body}"
+        );
+        Config::parse(&text).map(|c| c.output)
+    }
+
+    #[test]
+    fn address_is_one_target_or_a_list_with_link_defaults() {
+        let o = output("type = \"tcp\"\naddress = \"a:514\"").unwrap();
+        assert_eq!(
+            o.link(),
+            Some(Link {
+                addresses: vec!["a:514".into()],
+                connect_timeout: Duration::from_secs(10),
+                write_timeout: Duration::from_secs(30),
+                failback_after: Duration::from_secs(300),
+            })
+        );
+        std::env::set_var("REAPLOG_TEST_SECOND_TARGET", "b.infra.svc");
+        let o = output(
+            "type = \"relp\"\naddress = [\"a:2514\", \"${REAPLOG_TEST_SECOND_TARGET}:2514\"]\nconnect_timeout = \"2s\"\nwrite_timeout = \"5s\"\nfailback_after = \"1m\"",
+        )
+        .unwrap();
+        let link = o.link().unwrap();
+        assert_eq!(link.addresses, ["a:2514", "b.infra.svc:2514"]);
+        assert_eq!(
+            (
+                link.connect_timeout,
+                link.write_timeout,
+                link.failback_after
+            ),
+            (
+                Duration::from_secs(2),
+                Duration::from_secs(5),
+                Duration::from_secs(60)
+            )
+        );
+        assert_eq!(output("type = \"stdout\"").unwrap().link(), None);
+    }
+
+    #[test]
+    fn bad_address_lists_and_zero_timeouts_name_the_key() {
+        let err = output("type = \"tcp\"\naddress = []").unwrap_err();
+        assert!(err.contains("address") && err.contains("empty"), "{err}");
+        let err = output("type = \"tcp\"\naddress = [\"a:1\", \"a:1\"]").unwrap_err();
+        assert!(err.contains("listed twice"), "{err}");
+        let err = output("type = \"tcp\"\naddress = 5").unwrap_err();
+        assert!(err.contains("host:port"), "{err}");
+        for key in ["connect_timeout", "write_timeout", "failback_after"] {
+            let err = output(&format!(
+                "type = \"tcp\"\naddress = \"a:1\"\n{key} = \"0s\""
+            ))
+            .unwrap_err();
+            assert!(err.contains(&format!("output.{key}")), "{err}");
+        }
+        let err = output("type = \"stdout\"\nconnect_timeout = \"1s\"").unwrap_err();
+        assert!(err.contains("connect_timeout"), "{err}");
     }
 }

@@ -508,6 +508,96 @@ pub(crate) fn split_host_port(address: &str) -> Result<(&str, u16), OutputError>
 mod tests {
     use super::*;
 
+    /// A port nothing listens on (bound, then closed).
+    fn refused() -> String {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    }
+
+    fn link(addresses: Vec<String>, connect_timeout: Duration) -> Link {
+        Link {
+            addresses,
+            connect_timeout,
+            write_timeout: Duration::from_secs(30),
+            failback_after: Duration::from_secs(300),
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_round_skips_a_dead_target_and_a_failure_moves_to_the_next() {
+        runtime().block_on(async {
+            // Listening sockets complete TCP handshakes without accept().
+            let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let c = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let names = vec![
+                refused(),
+                b.local_addr().unwrap().to_string(),
+                c.local_addr().unwrap().to_string(),
+            ];
+            let mut t =
+                Targets::new(&link(names.clone(), Duration::from_secs(5)), None, false).unwrap();
+            let stats = OutputStats::default();
+            t.register(&stats);
+            let (_conn, switch) = t.connect().await;
+            assert!(switch.is_none(), "a first connection is no switch");
+            assert_eq!(t.peer(), names[1]);
+            let s = stats.targets();
+            let connect_failures = s[0].failures[1].load(Ordering::Relaxed);
+            assert_eq!(Failure::ALL[1], Failure::Connect);
+            assert_eq!(connect_failures, 1);
+            assert!(s[1].up.load(Ordering::Relaxed) && s[1].current.load(Ordering::Relaxed));
+            assert!(!s[0].current.load(Ordering::Relaxed));
+
+            t.failed(Failure::Closed, "closed by the test");
+            let (_conn, switch) = t.connect().await;
+            let switch = switch.expect("b to c is a switch");
+            assert_eq!(
+                (switch.from.as_str(), t.peer()),
+                (names[1].as_str(), names[2].as_str())
+            );
+            assert_eq!(switch.why, "closed by the test");
+            assert!(!s[1].up.load(Ordering::Relaxed));
+
+            // From the last target the round wraps: the dead first one is
+            // tried, then the second.
+            t.failed(Failure::Stalled, "stalled");
+            let (_conn, switch) = t.connect().await;
+            assert_eq!(t.peer(), names[1]);
+            assert_eq!(switch.map(|s| s.from), Some(names[2].clone()));
+            assert_eq!(s[0].failures[1].load(Ordering::Relaxed), 2);
+            assert!(t.probe_at().is_some(), "on a later target, failback is due");
+        });
+    }
+
+    #[test]
+    fn a_peer_that_never_answers_open_costs_one_connect_timeout() {
+        runtime().block_on(async {
+            let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let timeout = Duration::from_millis(300);
+            let names = vec![silent.local_addr().unwrap().to_string()];
+            let t = Targets::new(&link(names, timeout), None, true).unwrap();
+            let started = Instant::now();
+            let Err(f) = t.probe().await else {
+                panic!("a silent peer answered RELP open");
+            };
+            assert_eq!(f.why, Failure::Timeout);
+            let msg = f.error.to_string();
+            assert!(
+                msg.contains("RELP open") && msg.contains("connect_timeout"),
+                "{msg}"
+            );
+            let took = started.elapsed();
+            assert!(took >= timeout && took < timeout * 10, "{took:?}");
+        });
+    }
+
     #[test]
     fn splits_names_ipv4_and_bracketed_ipv6() {
         assert_eq!(

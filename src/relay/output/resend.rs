@@ -318,6 +318,12 @@ impl Link<'_> {
         let Some(targets) = self.transport.targets() else {
             return Ok(());
         };
+        if !targets.on_later_target() {
+            // The connection broke while the probe ran and the round that
+            // followed settled elsewhere (or on the first target): the
+            // probe's answer is stale.
+            return Ok(());
+        }
         targets.probed(&probed);
         let Ok(first) = probed else {
             return Ok(());

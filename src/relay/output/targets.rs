@@ -241,6 +241,11 @@ impl Targets {
         self.backoff.reset();
     }
 
+    /// Connected, to another target than the first.
+    pub(super) fn on_later_target(&self) -> bool {
+        self.current.is_some_and(|i| i != 0)
+    }
+
     /// When to probe the first target: set while connected to a later one.
     pub(super) fn probe_at(&self) -> Option<Instant> {
         self.probe_at

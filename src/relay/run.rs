@@ -21,9 +21,12 @@ use crate::relay::input::sources::{default_hostname, SourceSet};
 use crate::relay::metrics;
 use crate::relay::metrics::Stats;
 use crate::relay::output::{self, Connector};
+use crate::relay::reader::claims::Shared;
 use crate::relay::reader::{Reader, ReaderSettings};
 use crate::relay::state::checkpoint::{Checkpoints, CHECKPOINT_FILE};
-use crate::relay::state::writer;
+use crate::relay::state::owners::Owners;
+use crate::relay::state::units::{SharedUnitMap, UnitMap, UnitStore};
+use crate::relay::state::writer::{self, Sink};
 
 /// Batches queued between the reader and the output. With the batch size
 /// this bounds the memory a backlog can take (docs/delivery.md, "Memory bound").
@@ -71,27 +74,16 @@ pub(super) fn run(config: Config, options: RunOptions) -> Result<(), StartError>
         path: config.state_dir.clone(),
         source,
     })?;
-    let checkpoint_path = config.state_dir.join(CHECKPOINT_FILE);
-    let stored_at = std::fs::metadata(&checkpoint_path)
-        .and_then(|m| m.modified())
-        .ok();
-    let state = Checkpoints::load(&checkpoint_path)?;
-    tracing::info!(path = %checkpoint_path.display(), files = state.len(), "loaded checkpoint");
-    // The first start stores an empty checkpoint at once: a relay that dies
-    // before its first confirmation (the resend window confirms late) must
-    // not look like a first start to the next one, which would leave files
-    // rotated in between unread (see `Reader::recover_unknown_rotated`).
-    let stored_at = match stored_at {
-        Some(t) => Some(t),
-        None => match state.store(&checkpoint_path) {
-            Ok(()) => std::fs::metadata(&checkpoint_path)
-                .and_then(|m| m.modified())
-                .ok(),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot store the first checkpoint; will retry");
-                None
-            }
-        },
+    let hostname = default_hostname(config.hostname.as_deref());
+    let Loaded {
+        state,
+        stored_at,
+        sink,
+        shared,
+    } = if config.shard.is_some() {
+        load_shared(&config, &hostname)?
+    } else {
+        load_own(&config)?
     };
     let connector = Connector::from_config(&config.output)?;
     let stats = Arc::new(Stats::default());
@@ -133,6 +125,7 @@ pub(super) fn run(config: Config, options: RunOptions) -> Result<(), StartError>
         state.clone(),
         Arc::clone(&stats.reader),
         Arc::clone(&hints),
+        shared,
     );
     let reader_stop = Arc::clone(&stop);
     let reader_thread = std::thread::Builder::new()
@@ -142,15 +135,7 @@ pub(super) fn run(config: Config, options: RunOptions) -> Result<(), StartError>
     let cp_stats = Arc::clone(&stats.checkpoint);
     let checkpoint_thread = std::thread::Builder::new()
         .name("checkpoint".into())
-        .spawn(move || {
-            writer::run(
-                checkpoint_path,
-                state,
-                ack_rx,
-                CHECKPOINT_INTERVAL,
-                cp_stats,
-            )
-        })
+        .spawn(move || writer::run(sink, state, ack_rx, CHECKPOINT_INTERVAL, cp_stats))
         .map_err(|e| StartError::Thread("checkpoint", e))?;
 
     let output = output::run(connector, batch_rx, ack_tx, Arc::clone(&stats.output));
@@ -188,6 +173,70 @@ pub(super) fn run(config: Config, options: RunOptions) -> Result<(), StartError>
         "relay stopped"
     );
     Ok(())
+}
+
+/// What the relay resumes from, and where it stores.
+struct Loaded {
+    state: Checkpoints,
+    /// When the state was stored (`None`: a first start).
+    stored_at: Option<std::time::SystemTime>,
+    sink: Sink,
+    shared: Option<Shared>,
+}
+
+/// A state directory of its own: `checkpoints.v1`.
+fn load_own(config: &Config) -> Result<Loaded, StartError> {
+    let checkpoint_path = config.state_dir.join(CHECKPOINT_FILE);
+    let stored_at = std::fs::metadata(&checkpoint_path)
+        .and_then(|m| m.modified())
+        .ok();
+    let state = Checkpoints::load(&checkpoint_path)?;
+    tracing::info!(path = %checkpoint_path.display(), files = state.len(), "loaded checkpoint");
+    // The first start stores an empty checkpoint at once: a relay that dies
+    // before its first confirmation (the resend window confirms late) must
+    // not look like a first start to the next one, which would leave files
+    // rotated in between unread (see `Reader::recover_unknown_rotated`).
+    // This start is still a first one: `start_at` applies to what is there.
+    if stored_at.is_none() {
+        if let Err(e) = state.store(&checkpoint_path) {
+            tracing::warn!(error = %e, "cannot store the first checkpoint; will retry");
+        }
+    }
+    Ok(Loaded {
+        state,
+        stored_at,
+        sink: Sink::File(checkpoint_path),
+        shared: None,
+    })
+}
+
+/// A state directory shared by replicas (`shard` set): claims per unit
+/// and a checkpoint file per unit; nothing is loaded until a unit is
+/// claimed.
+fn load_shared(config: &Config, hostname: &str) -> Result<Loaded, StartError> {
+    let dir_error = |source| StartError::StateDir {
+        path: config.state_dir.clone(),
+        source,
+    };
+    let owners = Owners::new(&config.state_dir, hostname).map_err(dir_error)?;
+    let store = UnitStore::open(&config.state_dir)?;
+    let stored_at = store.stored_before();
+    let map: SharedUnitMap = Arc::new(std::sync::Mutex::new(Arc::new(UnitMap::new(
+        &config.sources,
+    ))));
+    tracing::info!(state_dir = %config.state_dir.display(), instance = owners.id(),
+        first_start = stored_at.is_none(), "shared state: claiming pod directories as they are found");
+    let sink = Sink::Units {
+        store: UnitStore::open(&config.state_dir)?,
+        map: Arc::clone(&map),
+        dirty: Default::default(),
+    };
+    Ok(Loaded {
+        state: Checkpoints::default(),
+        stored_at,
+        sink,
+        shared: Some(Shared::new(owners, store, map)),
+    })
 }
 
 fn source_set(config: &Config) -> SourceSet {

@@ -37,6 +37,29 @@ pub(super) fn acknowledged_bytes(fd: RawFd) -> Option<u64> {
     (rc == 0 && len as usize >= end).then_some(info.tcpi_bytes_acked)
 }
 
+/// flock(2) without waiting: `Ok(true)` once `file` is locked (exclusive
+/// or shared), `Ok(false)` when another open file holds a conflicting lock.
+/// The lock belongs to the open file and goes when it is closed.
+pub(super) fn try_flock(file: &std::fs::File, exclusive: bool) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let op = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    } | libc::LOCK_NB;
+    // SAFETY: flock takes a descriptor and flags only; the descriptor is
+    // live for the call (borrowed from `file`).
+    if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
 /// Whether we run as root (tests skip permission checks root passes).
 #[cfg(test)]
 pub(super) fn is_root() -> bool {

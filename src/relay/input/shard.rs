@@ -57,7 +57,9 @@ mod tests {
             }
             let fair = 4_000 / count as usize;
             assert!(
-                per_shard.iter().all(|&k| k * 10 > fair * 8 && k * 10 < fair * 12),
+                per_shard
+                    .iter()
+                    .all(|&k| k * 10 > fair * 8 && k * 10 < fair * 12),
                 "n = {count}: unbalanced {per_shard:?}"
             );
         }
@@ -72,7 +74,11 @@ mod tests {
                 .filter(|k| owner(k.as_bytes(), n) != owner(k.as_bytes(), n + 1))
                 .collect();
             for k in &moved {
-                assert_eq!(owner(k.as_bytes(), n + 1), n, "{k} moved between old replicas");
+                assert_eq!(
+                    owner(k.as_bytes(), n + 1),
+                    n,
+                    "{k} moved between old replicas"
+                );
             }
             let share = moved.len() as f64 / keys.len() as f64;
             let ideal = 1.0 / (n + 1) as f64;

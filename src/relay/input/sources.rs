@@ -92,6 +92,11 @@ impl SourceSet {
             .map_or(std::time::Duration::from_secs(1), |s| s.poll_interval)
     }
 
+    /// The `[[source]]` tables.
+    pub(crate) fn configs(&self) -> &[Source] {
+        &self.sources
+    }
+
     /// How many sources there are.
     pub(crate) fn len(&self) -> usize {
         self.sources.len()

@@ -247,6 +247,30 @@ pub(crate) fn render(stats: &Stats) -> String {
             get(&r.files_gone_closed),
         ),
         (
+            "reaplog_units_owned",
+            "Pod directories (units) this relay ships now (shared state_dir only).",
+            "gauge",
+            get(&r.units_owned),
+        ),
+        (
+            "reaplog_units_waiting",
+            "Units this relay's shard owns that another live relay still ships.",
+            "gauge",
+            get(&r.units_waiting),
+        ),
+        (
+            "reaplog_unit_handovers_total",
+            "Units taken over from another relay (it stopped or died).",
+            "counter",
+            get(&r.unit_handovers),
+        ),
+        (
+            "reaplog_unit_lock_waits_total",
+            "Claims found held by another live relay (asked again every 2 s).",
+            "counter",
+            get(&r.unit_lock_waits),
+        ),
+        (
             "reaplog_messages_in_flight",
             "Messages queued for the output and not yet written.",
             "gauge",

@@ -46,6 +46,13 @@ pub(super) struct ReaderStats {
     pub files_gone_closed: AtomicU64,
     /// Messages handed to the output queue.
     pub messages_shipped: AtomicU64,
+    /// Shared `state_dir`: units (pod directories) this relay ships now,
+    /// units it waits for (another live relay has them), units taken over
+    /// from another relay, and claims found held by another.
+    pub units_owned: AtomicU64,
+    pub units_waiting: AtomicU64,
+    pub unit_handovers: AtomicU64,
+    pub unit_lock_waits: AtomicU64,
     /// Per-source counters, in configuration order.
     sources: Mutex<Vec<Arc<SourceStats>>>,
     /// (path, read offset) of every open file, refreshed about once a second.

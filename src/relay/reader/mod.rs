@@ -14,6 +14,7 @@
 //! changes, not how many files there are (docs/relay.md, "How the reader
 //! scales").
 
+pub(super) mod claims;
 mod dirs;
 mod resume;
 
@@ -181,6 +182,8 @@ pub(super) struct Reader {
     source_stats: Vec<Arc<SourceStats>>,
     /// When `stats.offsets` was last refreshed.
     offsets_published: Option<Instant>,
+    /// Claims and unit checkpoints, with a `state_dir` shared by replicas.
+    shared: Option<claims::Shared>,
 }
 
 impl Reader {
@@ -190,6 +193,7 @@ impl Reader {
         resume: Checkpoints,
         stats: Arc<ReaderStats>,
         hints: Arc<Hints>,
+        shared: Option<claims::Shared>,
     ) -> Reader {
         let recipe = Arc::new(Recipe {
             codec: LineCodec::new(settings.max_message_size, settings.newline_after_frame),
@@ -217,6 +221,7 @@ impl Reader {
             source_stats: Vec::new(),
             offsets_published: None,
             stats,
+            shared,
         }
         .with_source_stats()
     }
@@ -257,6 +262,10 @@ impl Reader {
             }
             if let Ok(sources) = reload.try_recv() {
                 // SIGHUP: new sources; open files keep their positions.
+                if let Some(sh) = &self.shared {
+                    let map = Arc::new(crate::relay::state::units::UnitMap::new(sources.configs()));
+                    *sh.map.lock().unwrap_or_else(|p| p.into_inner()) = map;
+                }
                 self.sources = sources;
                 self = self.with_source_stats();
                 self.dirs.clear();
@@ -282,6 +291,7 @@ impl Reader {
             }
             self.take_hints(hints, now);
             self.discover(&mut batch, now, globs_due);
+            self.sweep_units(now);
             let opened_some = self.open_waiting(&mut batch);
             let more = match self.read_round(&mut batch, &out, &stop) {
                 Ok(more) => more,
@@ -671,8 +681,10 @@ impl Reader {
                 self.vanish(key, batch);
             }
         }
+        if first || self.resume.has_fresh() {
+            self.recover_rotated(batch, first);
+        }
         if first {
-            self.recover_rotated(batch);
             self.resume.end_first_scan();
         }
     }
@@ -680,7 +692,7 @@ impl Reader {
     /// A listing found `found`: follow it if it is ours, else open it.
     fn found(&mut self, found: Found, batch: &mut Batch) {
         let Some(t) = self.files.get_mut(&found.key) else {
-            if !self.waiting_keys.contains(&found.key) {
+            if !self.waiting_keys.contains(&found.key) && self.may_read(&found.path, batch) {
                 self.open_or_wait(found, batch);
             }
             return;
@@ -813,10 +825,22 @@ impl Reader {
     /// that starts with the file's. Entries that match nothing are dropped.
     /// After a remount the rotated copy has the entry's inode on a new
     /// device: it is taken when its first bytes match.
-    fn recover_rotated(&mut self, batch: &mut Batch) {
-        let pending = self.resume.pending();
+    ///
+    /// With a shared `state_dir` the same happens for each unit taken over
+    /// later, with its own entries and store time.
+    fn recover_rotated(&mut self, batch: &mut Batch, first: bool) {
+        let pending = self.resume.take_pending();
+        let units = self.resume.take_fresh_units();
         let candidates = self.sources.rotated_files();
-        self.recover_unknown_rotated(&candidates);
+        if self.shared.is_none() {
+            if first {
+                self.recover_unknown_rotated(&candidates, self.resume.stored_at(), None);
+            }
+        } else {
+            for (unit, stored_at) in units {
+                self.recover_unknown_rotated(&candidates, stored_at, Some(&unit));
+            }
+        }
         let mut candidate_keys: Option<HashMap<u64, FileKey>> = None;
         for entry in pending {
             let live = self.files.contains_key(&entry.key);
@@ -866,9 +890,26 @@ impl Reader {
     /// lived less than the checkpoint interval): its lines may be unshipped,
     /// so it is read from its start (duplicates, not a gap). Files older than
     /// the store were finished or predate us.
-    fn recover_unknown_rotated(&mut self, candidates: &[PathBuf]) {
-        let Some(stored) = self.resume.stored_at() else {
+    fn recover_unknown_rotated(
+        &mut self,
+        candidates: &[PathBuf],
+        stored_at: Option<std::time::SystemTime>,
+        unit: Option<&Path>,
+    ) {
+        let Some(stored) = stored_at else {
             return; // first start: history is not ours to ship
+        };
+        let in_unit: Vec<PathBuf>;
+        let candidates = match unit {
+            Some(u) => {
+                in_unit = candidates
+                    .iter()
+                    .filter(|c| c.starts_with(u))
+                    .cloned()
+                    .collect();
+                &in_unit
+            }
+            None => candidates,
         };
         let unknown = rotation::written_since(
             candidates,
@@ -890,7 +931,7 @@ impl Reader {
     /// Opens the rotated copy of `entry` at the checkpointed offset, detached
     /// (read to its end, then dropped); queued while the budget is spent.
     fn open_rotated(&mut self, entry: &Entry, path: &Path, key: FileKey) {
-        if self.files.contains_key(&key) {
+        if self.files.contains_key(&key) || !self.holds(&entry.path) {
             return;
         }
         let Some((source, (rule, hostname))) = self.sources.resolve_any(&entry.path) else {

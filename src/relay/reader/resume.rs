@@ -15,7 +15,7 @@
 //! file resumed from are left for the rotation recovery of the first scan.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::relay::config::StartAt;
@@ -45,19 +45,54 @@ pub(super) struct Resume {
     /// When the loaded checkpoint was stored (`None`: there was none).
     stored_at: Option<SystemTime>,
     first_scan: bool,
+    /// Entries not yet looked at by a rotation recovery: all of them at
+    /// start, then those of each unit taken over (shared `state_dir`).
+    fresh: HashSet<FileKey>,
+    /// Units taken over since the last recovery, with when their entries
+    /// were stored.
+    fresh_units: Vec<(PathBuf, Option<SystemTime>)>,
 }
 
 impl Resume {
     /// Resumes from `checkpoints`, stored at `stored_at`.
     pub(super) fn new(checkpoints: Checkpoints, stored_at: Option<SystemTime>) -> Resume {
         Resume {
+            fresh: checkpoints.iter().map(|e| e.key).collect(),
             checkpoints,
             resumed: HashSet::new(),
             live_devices: HashSet::new(),
             by_inode: None,
             stored_at,
             first_scan: true,
+            fresh_units: Vec::new(),
         }
+    }
+
+    /// Adds the entries of a unit this relay just took over: its files
+    /// resume from them, and the next recovery finishes those rotated away.
+    pub(super) fn adopt(
+        &mut self,
+        unit: &Path,
+        entries: Vec<Entry>,
+        stored_at: Option<SystemTime>,
+    ) {
+        for e in entries {
+            self.fresh.insert(e.key);
+            self.resumed.remove(&e.key);
+            self.checkpoints.set(e);
+        }
+        self.by_inode = None;
+        self.fresh_units.push((unit.to_path_buf(), stored_at));
+    }
+
+    /// Whether entries or units wait for a rotation recovery.
+    pub(super) fn has_fresh(&self) -> bool {
+        !self.fresh.is_empty() || !self.fresh_units.is_empty()
+    }
+
+    /// The units taken over since the last call.
+    pub(super) fn take_fresh_units(&mut self) -> Vec<(PathBuf, Option<SystemTime>)> {
+        std::mem::take(&mut self.fresh_units)
     }
 
     /// The devices the sources' files are on now (from the first scan).
@@ -161,12 +196,14 @@ impl Resume {
         self.first_scan = false;
     }
 
-    /// Entries no live file resumed from: their files were rotated or
-    /// deleted while the relay was down.
-    pub(super) fn pending(&self) -> Vec<Entry> {
+    /// Fresh entries no live file resumed from: their files were rotated
+    /// or deleted while the relay was down (or while no relay owned their
+    /// unit). Each entry is handed out once.
+    pub(super) fn take_pending(&mut self) -> Vec<Entry> {
+        let fresh = std::mem::take(&mut self.fresh);
         self.checkpoints
             .iter()
-            .filter(|e| !self.resumed.contains(&e.key))
+            .filter(|e| fresh.contains(&e.key) && !self.resumed.contains(&e.key))
             .cloned()
             .collect()
     }
@@ -219,7 +256,7 @@ mod tests {
         let (path, key, fp) = file(dir.path(), "a.log", b"one\ntwo\n");
         let mut r = with_entry(key, fp, 4, &path);
         assert_eq!(r.start_offset(key, &path, StartAt::End).unwrap().offset, 4);
-        assert!(r.pending().is_empty(), "the entry was taken up");
+        assert!(r.take_pending().is_empty(), "the entry was taken up");
     }
 
     #[test]
@@ -233,7 +270,7 @@ mod tests {
                 .offset,
             0
         );
-        assert_eq!(r.pending().len(), 1, "left to the rotation recovery");
+        assert_eq!(r.take_pending().len(), 1, "left to the rotation recovery");
     }
 
     #[test]
@@ -286,7 +323,7 @@ mod tests {
         let start = r.start_offset(key, &path, StartAt::Beginning).unwrap();
         assert_eq!(start.offset, 4);
         assert_eq!(start.replaces.map(|e| e.key), Some(moved(key)));
-        assert!(r.pending().is_empty(), "the old entry was taken up");
+        assert!(r.take_pending().is_empty(), "the old entry was taken up");
     }
 
     #[test]

@@ -165,6 +165,17 @@ impl Checkpoints {
         result
     }
 
+    /// [`store`](Self::store) without the directory fsync: the caller
+    /// syncs the directory once after storing many files ([`sync_dir`]).
+    pub fn store_unsynced(&self, path: &Path) -> Result<(), CheckpointError> {
+        let tmp = temp_path(path);
+        let result = write_file(&tmp, path, &self.encode());
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
     /// The entry for `key`, if any.
     pub fn get(&self, key: FileKey) -> Option<&Entry> {
         self.entries.get(&key)
@@ -253,6 +264,24 @@ pub(crate) fn temp_path(path: &Path) -> PathBuf {
 }
 
 fn write_durably(tmp: &Path, path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    write_file(tmp, path, bytes)?;
+    // The rename is durable only once the directory entry is on disk.
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    sync_dir(dir).map_err(|e| match e {
+        CheckpointError::Write { source, .. } => CheckpointError::Write {
+            path: path.to_path_buf(),
+            step: "fsync directory",
+            source,
+        },
+        other => other,
+    })
+}
+
+/// temp file → write → fsync → rename over `path`.
+fn write_file(tmp: &Path, path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let step = |step: &'static str| {
         move |source| CheckpointError::Write {
             path: path.to_path_buf(),
@@ -264,15 +293,18 @@ fn write_durably(tmp: &Path, path: &Path, bytes: &[u8]) -> Result<(), Checkpoint
     f.write_all(bytes).map_err(step("write"))?;
     f.sync_all().map_err(step("fsync"))?;
     drop(f);
-    fs::rename(tmp, path).map_err(step("rename"))?;
-    // The rename is durable only once the directory entry is on disk.
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    fs::rename(tmp, path).map_err(step("rename"))
+}
+
+/// fsyncs directory `dir`, so that the renames into it are on disk.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(step("fsync directory"))
+        .map_err(|source| CheckpointError::Write {
+            path: dir.to_path_buf(),
+            step: "fsync directory",
+            source,
+        })
 }
 
 fn encode_entry(e: &Entry, out: &mut Vec<u8>) {

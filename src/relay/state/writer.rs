@@ -6,6 +6,7 @@
 //! logged with the path and retried; the relay goes on, and on a restart
 //! the older checkpoint only means more duplicates, never a gap.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -14,7 +15,76 @@ use std::time::{Duration, Instant};
 
 use crate::relay::batch::Mark;
 use crate::relay::metrics::CheckpointStats;
-use crate::relay::state::checkpoint::{Checkpoints, Entry};
+use crate::relay::state::checkpoint::{CheckpointError, Checkpoints, Entry};
+use crate::relay::state::units::{file_name, SharedUnitMap, UnitStore};
+
+/// Where the checkpoints go.
+pub(crate) enum Sink {
+    /// One file (`checkpoints.v1`): a relay with a state directory of its own.
+    File(PathBuf),
+    /// One file per unit (`units/`), for relays that share the directory:
+    /// only the units whose marks came here are written.
+    Units {
+        store: UnitStore,
+        map: SharedUnitMap,
+        dirty: HashSet<PathBuf>,
+    },
+}
+
+impl Sink {
+    /// Notes the units `marks` touch.
+    fn touched(&mut self, marks: &[Mark]) {
+        if let Sink::Units { map, dirty, .. } = self {
+            let map = Arc::clone(&map.lock().unwrap_or_else(|p| p.into_inner()));
+            for m in marks {
+                dirty.insert(map.unit_of(&m.path));
+            }
+        }
+    }
+
+    /// Stores `state` (the touched units of it).
+    fn store(&mut self, state: &Checkpoints) -> Result<(), CheckpointError> {
+        match self {
+            Sink::File(path) => state.store(path),
+            Sink::Units { store, map, dirty } => {
+                if dirty.is_empty() {
+                    return Ok(());
+                }
+                let map = Arc::clone(&map.lock().unwrap_or_else(|p| p.into_inner()));
+                let mut by_unit: HashMap<PathBuf, Checkpoints> = HashMap::new();
+                for e in state.iter() {
+                    let unit = map.unit_of(&e.path);
+                    if dirty.contains(&unit) {
+                        by_unit.entry(unit).or_default().set(e.clone());
+                    }
+                }
+                let mut first_error = None;
+                let mut done = Vec::new();
+                for unit in dirty.iter() {
+                    let name = file_name(unit);
+                    let result = match by_unit.get(unit) {
+                        Some(entries) => store.store(&name, entries),
+                        // Nothing left: the file stays (an empty one) while
+                        // the unit exists, and goes with it.
+                        None if !unit.exists() => store.remove(&name),
+                        None => store.store(&name, &Checkpoints::default()),
+                    };
+                    match result {
+                        Ok(()) => done.push(unit.clone()),
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+                store.sync()?;
+                for unit in done {
+                    dirty.remove(&unit);
+                }
+                first_error.map_or(Ok(()), Err)
+            }
+        }
+    }
+}
 
 /// Applies marks from `acks` until the channel closes, then stores a final time.
 ///
@@ -23,7 +93,7 @@ use crate::relay::state::checkpoint::{Checkpoints, Entry};
 /// of waking for every confirmed batch (thousands a second under load), and
 /// only an unpark makes it look at the channel before then.
 pub(crate) fn run(
-    path: PathBuf,
+    mut sink: Sink,
     mut state: Checkpoints,
     acks: Receiver<Vec<Mark>>,
     interval: Duration,
@@ -38,6 +108,7 @@ pub(crate) fn run(
             match acks.recv() {
                 Ok(marks) => {
                     dirty = !marks.is_empty();
+                    sink.touched(&marks);
                     apply(&mut state, marks);
                 }
                 Err(_) => break,
@@ -49,26 +120,32 @@ pub(crate) fn run(
                 std::thread::park_timeout(due - now);
             }
         }
-        let open = drain(&acks, &mut state, &mut dirty);
+        let open = drain(&acks, &mut state, &mut dirty, &mut sink);
         if !open {
             break;
         }
         if dirty && last_store.elapsed() >= interval {
-            dirty = !store(&path, &state, &stats);
+            dirty = !store(&mut sink, &state, &stats);
             last_store = Instant::now();
         }
     }
     if dirty {
-        store(&path, &state, &stats);
+        store(&mut sink, &state, &stats);
     }
 }
 
 /// Applies every batch of marks queued now; false once the channel is closed.
-fn drain(acks: &Receiver<Vec<Mark>>, state: &mut Checkpoints, dirty: &mut bool) -> bool {
+fn drain(
+    acks: &Receiver<Vec<Mark>>,
+    state: &mut Checkpoints,
+    dirty: &mut bool,
+    sink: &mut Sink,
+) -> bool {
     loop {
         match acks.try_recv() {
             Ok(marks) => {
                 *dirty |= !marks.is_empty();
+                sink.touched(&marks);
                 apply(state, marks);
             }
             Err(TryRecvError::Empty) => return true,
@@ -94,8 +171,8 @@ pub(crate) fn apply(state: &mut Checkpoints, marks: Vec<Mark>) {
 }
 
 /// Stores the checkpoint; returns whether it worked.
-fn store(path: &std::path::Path, state: &Checkpoints, stats: &CheckpointStats) -> bool {
-    match state.store(path) {
+fn store(sink: &mut Sink, state: &Checkpoints, stats: &CheckpointStats) -> bool {
+    match sink.store(state) {
         Ok(()) => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -144,7 +221,8 @@ mod tests {
         let stats = Arc::new(CheckpointStats::default());
         let (p, s) = (path.clone(), Arc::clone(&stats));
         let interval = Duration::from_millis(300);
-        let writer = std::thread::spawn(move || run(p, Checkpoints::default(), rx, interval, s));
+        let writer =
+            std::thread::spawn(move || run(Sink::File(p), Checkpoints::default(), rx, interval, s));
         let start = Instant::now();
         for offset in 1..=2_000 {
             tx.send(mark(offset)).unwrap();
@@ -179,7 +257,13 @@ mod tests {
         let p = path.clone();
         let interval = Duration::from_millis(200);
         let writer = std::thread::spawn(move || {
-            run(p, Checkpoints::default(), rx, interval, Arc::default())
+            run(
+                Sink::File(p),
+                Checkpoints::default(),
+                rx,
+                interval,
+                Arc::default(),
+            )
         });
         tx.send(mark(42)).unwrap();
         drop(tx);

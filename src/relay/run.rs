@@ -24,7 +24,7 @@ use crate::relay::output::{self, Connector};
 use crate::relay::reader::claims::Shared;
 use crate::relay::reader::{Reader, ReaderSettings};
 use crate::relay::state::checkpoint::{Checkpoints, CHECKPOINT_FILE};
-use crate::relay::state::owners::Owners;
+use crate::relay::state::owners::{Instance, Owners};
 use crate::relay::state::units::{SharedUnitMap, UnitMap, UnitStore};
 use crate::relay::state::writer::{self, Sink};
 
@@ -80,6 +80,7 @@ pub(super) fn run(config: Config, options: RunOptions) -> Result<(), StartError>
         stored_at,
         sink,
         shared,
+        instance,
     } = if config.shard.is_some() {
         load_shared(&config, &hostname)?
     } else {
@@ -167,6 +168,8 @@ pub(super) fn run(config: Config, options: RunOptions) -> Result<(), StartError>
     if checkpoint_thread.join().is_err() {
         tracing::error!("the checkpoint thread panicked");
     }
+    // The final checkpoints are stored: other replicas may take our units.
+    drop(instance);
     tracing::info!(
         lines = stats.reader.lines_read.load(Ordering::Relaxed),
         messages_sent = stats.output.messages_sent.load(Ordering::Relaxed),
@@ -182,6 +185,9 @@ struct Loaded {
     stored_at: Option<std::time::SystemTime>,
     sink: Sink,
     shared: Option<Shared>,
+    /// Keeps this relay's claims until the end of `run`, after the final
+    /// checkpoint store.
+    instance: Option<Instance>,
 }
 
 /// A state directory of its own: `checkpoints.v1`.
@@ -207,6 +213,7 @@ fn load_own(config: &Config) -> Result<Loaded, StartError> {
         stored_at,
         sink: Sink::File(checkpoint_path),
         shared: None,
+        instance: None,
     })
 }
 
@@ -218,7 +225,7 @@ fn load_shared(config: &Config, hostname: &str) -> Result<Loaded, StartError> {
         path: config.state_dir.clone(),
         source,
     };
-    let owners = Owners::new(&config.state_dir, hostname).map_err(dir_error)?;
+    let (owners, instance) = Owners::new(&config.state_dir, hostname).map_err(dir_error)?;
     let store = UnitStore::open(&config.state_dir)?;
     let stored_at = store.stored_before();
     let map: SharedUnitMap = Arc::new(std::sync::Mutex::new(Arc::new(UnitMap::new(
@@ -236,6 +243,7 @@ fn load_shared(config: &Config, hostname: &str) -> Result<Loaded, StartError> {
         stored_at,
         sink,
         shared: Some(Shared::new(owners, store, map)),
+        instance: Some(instance),
     })
 }
 

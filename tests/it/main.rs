@@ -40,6 +40,7 @@ mod relay_failover;
 mod relay_faults;
 mod relay_ops;
 mod relay_relp;
+mod relay_replicas;
 mod relay_rsyslog;
 mod relay_scale;
 mod rsyslog_harness;

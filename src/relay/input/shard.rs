@@ -25,10 +25,14 @@ pub(crate) fn owner(key: &[u8], count: u64) -> u64 {
         .unwrap_or(0)
 }
 
-/// A well-mixed 64-bit weight of (key hash, index): splitmix64's finalizer,
-/// so that nearby indexes give unrelated weights.
+/// A well-mixed 64-bit weight of (key hash, index): the key's hash is
+/// mixed first (FNV-1a of similar names, `web-1`, `web-2`, differ in few
+/// bits), then with the index, through splitmix64's finalizer each time.
 fn weight(h: u64, index: u64) -> u64 {
-    let mut z = h ^ index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    mix(mix(h).wrapping_add(index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+}
+
+fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::relay::batch::Batch;
-use crate::relay::state::owners::{Claim, Owners};
+use crate::relay::input::sources::Found;
+use crate::relay::state::owners::{Claim, Owners, RETRY_BUSY};
 use crate::relay::state::units::{file_name, SharedUnitMap, UnitMap, UnitStore};
 
 use super::Reader;
@@ -22,6 +23,8 @@ pub(crate) struct Shared {
     pub store: UnitStore,
     pub map: SharedUnitMap,
     swept: Instant,
+    /// Files found in units another relay holds, and when to ask again.
+    parked: Vec<(Found, Instant)>,
 }
 
 impl Shared {
@@ -31,7 +34,32 @@ impl Shared {
             store,
             map,
             swept: Instant::now(),
+            parked: Vec::new(),
         }
+    }
+
+    /// Keeps a file of a busy unit to be looked at again after
+    /// [`RETRY_BUSY`] (its directory may never be listed again otherwise).
+    pub(super) fn park(&mut self, found: Found) {
+        if self.parked.iter().any(|(f, _)| f.key == found.key) {
+            return;
+        }
+        self.parked.push((found, Instant::now() + RETRY_BUSY));
+    }
+
+    /// The parked files whose time has come (still there).
+    pub(super) fn unpark(&mut self, now: Instant) -> Vec<Found> {
+        if self.parked.iter().all(|(_, at)| *at > now) {
+            return Vec::new();
+        }
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.parked)
+            .into_iter()
+            .partition(|(_, at)| *at <= now);
+        self.parked = later;
+        due.into_iter()
+            .map(|(f, _)| f)
+            .filter(|f| f.path.exists())
+            .collect()
     }
 
     pub(super) fn map(&self) -> Arc<UnitMap> {

@@ -632,6 +632,14 @@ impl Reader {
             }
             self.resume.set_live_devices(devices);
         }
+        if let Some(sh) = self.shared.as_mut() {
+            let listed: HashSet<FileKey> = changes.found.iter().map(|f| f.key).collect();
+            changes.found.extend(
+                sh.unpark(now)
+                    .into_iter()
+                    .filter(|f| !listed.contains(&f.key)),
+            );
+        }
         let found_keys: HashSet<FileKey> = changes.found.iter().map(|f| f.key).collect();
         let mut taken = HashSet::with_capacity(changes.found.len());
         for found in changes.found {
@@ -692,8 +700,15 @@ impl Reader {
     /// A listing found `found`: follow it if it is ours, else open it.
     fn found(&mut self, found: Found, batch: &mut Batch) {
         let Some(t) = self.files.get_mut(&found.key) else {
-            if !self.waiting_keys.contains(&found.key) && self.may_read(&found.path, batch) {
+            if self.waiting_keys.contains(&found.key) {
+                return;
+            }
+            if self.may_read(&found.path, batch) {
                 self.open_or_wait(found, batch);
+            } else if let Some(sh) = self.shared.as_mut() {
+                // Its directory may not change again for a long time: the
+                // file itself is asked about again when the claim may be free.
+                sh.park(found);
             }
             return;
         };

@@ -48,13 +48,18 @@ pub(crate) enum Claim {
     Busy { owner: String },
 }
 
+/// This instance's lock: other instances see it alive (and its claims
+/// held) while it exists. The relay keeps it until its final checkpoint
+/// store is done, longer than the reader that claims units.
+pub(crate) struct Instance {
+    _lock: File,
+}
+
 /// This instance's claims.
 pub(crate) struct Owners {
     owners_dir: PathBuf,
     instances_dir: PathBuf,
     id: String,
-    /// Held for our lifetime: other instances see us alive while it is.
-    _alive: File,
     held: HashSet<PathBuf>,
     /// Units found busy, and when to ask again.
     busy: HashMap<PathBuf, Instant>,
@@ -63,8 +68,9 @@ pub(crate) struct Owners {
 
 impl Owners {
     /// Registers this instance under `state_dir` (creating `owners/` and
-    /// `instances/`) and removes the lock files of dead instances.
-    pub(crate) fn new(state_dir: &Path, host: &str) -> io::Result<Owners> {
+    /// `instances/`) and removes the lock files of dead instances. Its
+    /// claims stand while the returned [`Instance`] lives.
+    pub(crate) fn new(state_dir: &Path, host: &str) -> io::Result<(Owners, Instance)> {
         let owners_dir = state_dir.join("owners");
         let instances_dir = state_dir.join("instances");
         fs::create_dir_all(&owners_dir)?;
@@ -110,13 +116,12 @@ impl Owners {
             owners_dir,
             instances_dir,
             id,
-            _alive: alive,
             held: HashSet::new(),
             busy: HashMap::new(),
             liveness: HashMap::new(),
         };
         owners.remove_dead_instances();
-        Ok(owners)
+        Ok((owners, Instance { _lock: alive }))
     }
 
     /// This instance's id, as claims name it.
@@ -302,8 +307,8 @@ mod tests {
     fn one_live_instance_holds_a_unit_and_a_dead_ones_claims_are_free() {
         let dir = tempfile::tempdir().unwrap();
         let unit = Path::new("/logs/web-0");
-        let mut a = Owners::new(dir.path(), "relay-0").unwrap();
-        let mut b = Owners::new(dir.path(), "relay-1").unwrap();
+        let (mut a, a_alive) = Owners::new(dir.path(), "relay-0").unwrap();
+        let (mut b, _b_alive) = Owners::new(dir.path(), "relay-1").unwrap();
         assert_eq!(a.claim(unit, "web-0").unwrap(), Claim::Taken { from: None });
         assert_eq!(a.claim(unit, "web-0").unwrap(), Claim::Held);
         assert_eq!(
@@ -319,7 +324,7 @@ mod tests {
             Claim::Busy { .. }
         ));
         let a_id = a.id().to_owned();
-        drop(a); // the instance lock goes, as when the process dies
+        drop((a, a_alive)); // the instance lock goes, as when the process dies
         b.busy.clear();
         b.liveness.clear();
         assert_eq!(
@@ -338,8 +343,8 @@ mod tests {
     fn a_released_unit_can_be_taken_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let unit = Path::new("/logs/web-1");
-        let mut a = Owners::new(dir.path(), "a").unwrap();
-        let mut b = Owners::new(dir.path(), "b").unwrap();
+        let (mut a, _a_alive) = Owners::new(dir.path(), "a").unwrap();
+        let (mut b, _b_alive) = Owners::new(dir.path(), "b").unwrap();
         assert!(matches!(
             a.claim(unit, "web-1").unwrap(),
             Claim::Taken { .. }

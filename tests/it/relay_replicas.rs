@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -213,7 +213,7 @@ impl Writer {
 
 /// Waits until every id arrived (or nothing new came for 10 s), then lets
 /// late copies land, and tallies.
-fn settle(out: &PathBuf, ids: Vec<String>) -> Tally {
+fn settle(out: &Path, ids: Vec<String>) -> Tally {
     let mut got = ReceivedIds::default();
     let (mut last, mut since) = (u64::MAX, Instant::now());
     poll_every(Duration::from_secs(90), Duration::from_millis(200), || {

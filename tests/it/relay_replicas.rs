@@ -144,7 +144,9 @@ impl Replica {
 
 /// Appends numbered lines to `pods` pod directories, about `rate` lines a
 /// second in all, rotating (rename and create) one file every
-/// `rotate_every` writes.
+/// `rotate_every` writes, once its current generation is 2 s old: a
+/// generation that lives less than a rescan may never be seen under its
+/// live name (discovery is by path), which no relay can help.
 struct Writer {
     files: Arc<Mutex<Vec<NumberedFile>>>,
     stop: Arc<AtomicBool>,
@@ -175,6 +177,7 @@ impl Writer {
             // Three lines per write, one write per file in turn.
             let pace = Duration::from_micros(3_000_000 / rate);
             let start = Instant::now();
+            let mut born = vec![start; pods];
             let mut writes = 0u64;
             while !s.load(Ordering::Relaxed) {
                 let mut files = f.lock().unwrap();
@@ -184,8 +187,11 @@ impl Writer {
                 writes += 1;
                 if rotate_every > 0 && writes % rotate_every == 0 {
                     let i = (writes / rotate_every) as usize % n;
-                    files[i].rotate(Rotation::Rename);
-                    r.fetch_add(1, Ordering::Relaxed);
+                    if born[i].elapsed() >= Duration::from_secs(2) {
+                        files[i].rotate(Rotation::Rename);
+                        born[i] = Instant::now();
+                        r.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 drop(files);
                 let next = start + pace * writes as u32;

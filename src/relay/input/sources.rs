@@ -296,7 +296,9 @@ pub(crate) fn resolve(
                 }
                 (Arc::from(pod.to_string_lossy().into_owned()), rest)
             } else {
-                if !owned(rel) {
+                // Without pod directories, a directory is the unit: its
+                // rotated copies stay with the replica that ships it.
+                if !owned(rel.parent().unwrap_or(rel)) {
                     return None;
                 }
                 (Arc::clone(default_host), rel)
@@ -305,7 +307,7 @@ pub(crate) fn resolve(
             Some((Arc::new(rule), host))
         }
         _ => {
-            if !owned(path) {
+            if !owned(path.parent().unwrap_or(path)) {
                 return None;
             }
             let stem = path

@@ -118,6 +118,9 @@ impl Reader {
                 for e in &entries {
                     batch.mark(e.key, e.fingerprint, e.offset, &Arc::from(e.path.as_path()));
                 }
+                // A unit nobody stored yet, in a fleet that has stored
+                // before: its rotated files written since then are unshipped.
+                let stored_at = stored_at.or(self.resume.stored_at());
                 self.resume.adopt(&unit, entries, stored_at);
                 self.publish_units();
                 true

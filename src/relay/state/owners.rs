@@ -1,5 +1,6 @@
-//! One owner at a time per unit (a pod directory, or a file of a source
-//! without per-pod directories) among relays that share one `state_dir`.
+//! One owner at a time per unit (a pod directory, or the directory of a
+//! file of a source without per-pod directories) among relays that share
+//! one `state_dir`.
 //!
 //! # Mechanism
 //!

@@ -1,6 +1,6 @@
 //! Checkpoints split by unit, for relays that share one `state_dir`
 //! (`shard` set): a unit is a pod directory of a `per_pod_dirs` source, or
-//! a file of any other source, and its entries live in `units/NAME.v1`
+//! the directory of a file of any other source, and its entries live in `units/NAME.v1`
 //! (the format of `checkpoints.v1`, one file per unit). Only the instance
 //! that holds the unit's claim (`owners.rs`) writes that file, so replicas
 //! never overwrite each other's entries, and whichever replica takes a
@@ -40,7 +40,9 @@ impl UnitMap {
         }
     }
 
-    /// The pod directory `path` lies in, or `path` itself.
+    /// The pod directory `path` lies in, or else its directory (sources
+    /// without pod directories are sharded by directory, so that rotated
+    /// copies stay with the replica that ships the live file).
     pub(crate) fn unit_of(&self, path: &Path) -> PathBuf {
         for root in &self.pod_roots {
             if let Ok(rel) = path.strip_prefix(root) {
@@ -50,7 +52,7 @@ impl UnitMap {
                 }
             }
         }
-        path.to_path_buf()
+        path.parent().unwrap_or(path).to_path_buf()
     }
 }
 
@@ -225,12 +227,12 @@ mod tests {
         );
         assert_eq!(
             map.unit_of(Path::new("/var/log/gitlab/stray.log")),
-            Path::new("/var/log/gitlab/stray.log"),
+            Path::new("/var/log/gitlab"),
             "a file directly under the root is no pod's"
         );
         assert_eq!(
-            map.unit_of(Path::new("/var/log/app/a.log")),
-            Path::new("/var/log/app/a.log")
+            map.unit_of(Path::new("/var/log/app/a.log.1")),
+            Path::new("/var/log/app")
         );
     }
 

@@ -144,9 +144,10 @@ impl Replica {
 
 /// Appends numbered lines to `pods` pod directories, about `rate` lines a
 /// second in all, rotating (rename and create) one file every
-/// `rotate_every` writes, once its current generation is 2 s old: a
+/// `rotate_every` writes, once its current generation is 5 s old: a
 /// generation that lives less than a rescan may never be seen under its
-/// live name (discovery is by path), which no relay can help.
+/// live name (discovery is by path), which no relay can help; a new pod
+/// directory on a busy machine was seen 2.4 s after its first file.
 struct Writer {
     files: Arc<Mutex<Vec<NumberedFile>>>,
     stop: Arc<AtomicBool>,
@@ -187,7 +188,7 @@ impl Writer {
                 writes += 1;
                 if rotate_every > 0 && writes % rotate_every == 0 {
                     let i = (writes / rotate_every) as usize % n;
-                    if born[i].elapsed() >= Duration::from_secs(2) {
+                    if born[i].elapsed() >= Duration::from_secs(5) {
                         files[i].rotate(Rotation::Rename);
                         born[i] = Instant::now();
                         r.fetch_add(1, Ordering::Relaxed);

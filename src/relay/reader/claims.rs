@@ -147,6 +147,21 @@ impl Reader {
         }
         sh.swept = now;
         let map = sh.map();
+        for unit in sh.owners.lost(file_name) {
+            tracing::error!(unit = %unit.display(), "the unit's claim names another relay now (our lock was lost?); stopped reading it");
+            let keys: Vec<_> = self
+                .files
+                .iter()
+                .filter(|(_, t)| map.unit_of(&t.path) == unit)
+                .map(|(k, _)| *k)
+                .collect();
+            for key in keys {
+                self.untrack(key);
+            }
+        }
+        let Some(sh) = self.shared.as_mut() else {
+            return;
+        };
         let busy: std::collections::HashSet<_> =
             self.files.values().map(|t| map.unit_of(&t.path)).collect();
         for unit in sh.owners.held_units() {

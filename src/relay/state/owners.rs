@@ -150,6 +150,27 @@ impl Owners {
         self.held.iter().cloned().collect()
     }
 
+    /// Held units whose claim file names another instance now: on a
+    /// network file system that lost our lock (a CephFS client evicted, an
+    /// NFS lease that ran out during a partition), another replica may
+    /// have taken them. They are let go at once (the caller stops reading
+    /// them); reading on would ship them twice.
+    pub(crate) fn lost(&mut self, name_of: impl Fn(&Path) -> String) -> Vec<PathBuf> {
+        let mut lost = Vec::new();
+        for unit in &self.held {
+            let path = self.owners_dir.join(name_of(unit));
+            let owner = File::open(&path).and_then(|mut f| read_id(&mut f));
+            // Unreadable (a network hiccup): keep it, ask again next time.
+            if owner.is_ok_and(|o| o != self.id) {
+                lost.push(unit.clone());
+            }
+        }
+        for unit in &lost {
+            self.held.remove(unit);
+        }
+        lost
+    }
+
     /// Forgets waiting for units whose path is gone.
     pub(crate) fn forget_gone(&mut self) {
         self.busy.retain(|unit, _| unit.exists());
@@ -338,6 +359,22 @@ mod tests {
         let left = fs::read_dir(dir.path().join("instances")).unwrap().count();
         assert_eq!(left, 2, "b and c");
         drop(c);
+    }
+
+    #[test]
+    fn a_claim_that_names_another_instance_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let unit = Path::new("/logs/web-2");
+        let (mut a, _alive) = Owners::new(dir.path(), "a").unwrap();
+        assert!(matches!(
+            a.claim(unit, "web-2").unwrap(),
+            Claim::Taken { .. }
+        ));
+        assert!(a.lost(|_| "web-2".into()).is_empty());
+        // What another replica writes after our lock was lost.
+        fs::write(dir.path().join("owners/web-2"), "b-1-2").unwrap();
+        assert_eq!(a.lost(|_| "web-2".into()), [unit.to_path_buf()]);
+        assert!(!a.holds(unit));
     }
 
     #[test]

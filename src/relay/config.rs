@@ -658,6 +658,15 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     parse_duration(&raw).map_err(serde::de::Error::custom)
 }
 
+/// `[output]` with this body in an otherwise minimal config (unit tests).
+#[cfg(test)]
+pub(super) fn test_output(body: &str) -> Result<Output, String> {
+    let text = format!(
+        "state_dir = \"/var/lib/reaplog\"\n[[source]]\npaths = [\"/var/log/app/*.log\"]\napp_name = \"app\"\n[output]\n{body}"
+    );
+    Config::parse(&text).map(|c| c.output)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -784,12 +793,7 @@ max_message_size = 8096
         assert!(parse_duration("5 parsecs").is_err());
     }
 
-    fn output(body: &str) -> Result<Output, String> {
-        let text = format!(
-            "state_dir = \"/var/lib/reaplog\"\n[[source]]\npaths = [\"/var/log/app/*.log\"]\napp_name = \"app\"\n[output]\n{body}"
-        );
-        Config::parse(&text).map(|c| c.output)
-    }
+    use super::test_output as output;
 
     #[test]
     fn address_is_one_target_or_a_list_with_link_defaults() {

@@ -357,14 +357,7 @@ pub(super) async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relay::config::Config;
-
-    fn output(body: &str) -> Result<Output, String> {
-        let text = format!(
-            "state_dir = \"/var/lib/reaplog\"\n[[source]]\npaths = [\"/var/log/app/*.log\"]\napp_name = \"app\"\n[output]\n{body}"
-        );
-        Config::parse(&text).map(|c| c.output)
-    }
+    use crate::relay::config::test_output as output;
 
     #[test]
     fn relp_defaults_to_plain_tcp_and_a_window_of_128() {

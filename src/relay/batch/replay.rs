@@ -351,6 +351,41 @@ mod tests {
     }
 
     #[test]
+    fn dropped_lines_make_no_message_and_a_replay_drops_them_again() {
+        use crate::relay::encode::process::{drop::DropRule, Processing};
+        let drop = DropRule {
+            label: "probes".into(),
+            app_name: None,
+            msgid: None,
+            hostname: None,
+            below: None,
+            regex: Some(regex::bytes::Regex::new("kube-probe").unwrap()),
+        };
+        let codec = LineCodec::with_processing(
+            140,
+            false,
+            Processing {
+                drops: vec![drop],
+                ..Processing::none()
+            },
+        );
+        let mut rig = Rig::with_codec(64, codec, 100);
+        rig.append(b"kube-probe first\nkept one\nkube-probe\nkube-probe again\nkept two\nkube-probe last\n");
+        let mut batch = Batch::default();
+        rig.read_to_eof(&mut batch, 0);
+        assert_eq!(batch.messages, 2);
+        assert_eq!(batch.segments.len(), 1, "one run of lines, one segment");
+        // It starts at the first kept line and spans the dropped tail.
+        assert_eq!(batch.segments[0].range, 17..79);
+        let text = String::from_utf8_lossy(&batch.bytes);
+        assert!(
+            text.contains("kept one") && !text.contains("kube-probe"),
+            "{text}"
+        );
+        assert_eq!(replayed(&batch).unwrap(), batch.bytes);
+    }
+
+    #[test]
     fn a_truncated_file_with_no_copy_is_reported_gone_by_name() {
         let (rig, batch) = Rig::read_once(b"a line\nanother line\n");
         std::fs::File::create(&rig.path).unwrap();

@@ -155,3 +155,89 @@ fn compile_drop(i: usize, d: &Drop) -> Result<DropRule, String> {
     }
     Ok(rule)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::relay::config::Config;
+    use crate::relay::encode::syslog::Severity;
+
+    fn parse(extra: &str) -> Result<Config, String> {
+        Config::parse(&format!(
+            "state_dir = \"/var/lib/reaplog\"\n[[source]]\npaths = [\"/var/log/app/*.log\"]\napp_name = \"app\"\n[output]\ntype = \"stdout\"\n{extra}"
+        ))
+    }
+
+    #[test]
+    fn redaction_is_on_by_default_with_no_drops_and_no_structured_data() {
+        let c = parse("").unwrap();
+        assert!(c.redact.gitlab_tokens && c.redact.patterns.is_empty());
+        assert!(c.drops.is_empty() && c.structured_data.is_none());
+        assert!(c.processing.drops.is_empty() && c.processing.sd.is_none());
+    }
+
+    #[test]
+    fn parses_all_three_sections() {
+        std::env::set_var("REAPLOG_TEST_CLUSTER", "prod-eu");
+        let c = parse(
+            r#"
+[redact]
+gitlab_tokens = false
+patterns = ['secret_key=(\w+)']
+
+[[drop]]
+name = "probes"
+app_name = "nginx"
+regex = 'GET /-/(readiness|liveness)'
+
+[[drop]]
+msgid = "*_json"
+hostname = "gitlab-sidekiq-*"
+below = "info"
+
+[structured_data]
+id = "gitlab@32473"
+params = { cluster = "${REAPLOG_TEST_CLUSTER}", environment = "${REAPLOG_TEST_SURELY_UNSET_ENV:-production}" }
+path = true
+"#,
+        )
+        .unwrap();
+        assert!(!c.redact.gitlab_tokens);
+        assert_eq!(c.drops.len(), 2);
+        assert_eq!(c.drops[1].below, Some(Severity::Informational));
+        assert_eq!(c.processing.drop_labels(), ["probes", "1"]);
+        let sd = c.structured_data.as_ref().unwrap();
+        assert_eq!(sd.params["cluster"], "prod-eu");
+        assert_eq!(sd.params["environment"], "production");
+        assert!(sd.path);
+    }
+
+    #[test]
+    fn config_errors_name_the_key() {
+        for (extra, key) in [
+            ("[[drop]]\nname = \"x\"", "drop[0]"),
+            ("[[drop]]\nregex = \"(\"", "drop[0].regex"),
+            ("[[drop]]\napp_name = \"[\"", "drop[0].app_name"),
+            ("[[drop]]\nbelow = \"loud\"", "below"),
+            ("[[drop]]\nbelow = \"debug\"", "drop[0].below"),
+            ("[[drop]]\nbelow = \"info\"\nsevrity = 1", "sevrity"),
+            (
+                "[[drop]]\nname = \"a\"\nbelow = \"info\"\n[[drop]]\nname = \"a\"\nmsgid = \"x\"",
+                "drop[1].name",
+            ),
+            ("[redact]\npatterns = [\"(\"]", "redact.patterns[0]"),
+            ("[redact]\ngitlab_token = true", "gitlab_token"),
+            ("[structured_data]\nid = \"gitlab\"", "structured_data.id"),
+            (
+                "[structured_data]\nid = \"g@1\"\nparams = { \"a b\" = \"x\" }",
+                "structured_data.params",
+            ),
+            (
+                "[structured_data]\nid = \"g@1\"\nparams = { c = \"${REAPLOG_TEST_SURELY_UNSET_ENV}\" }",
+                "REAPLOG_TEST_SURELY_UNSET_ENV",
+            ),
+        ] {
+            let err = parse(extra).unwrap_err();
+            assert!(err.contains(key), "{extra:?}: {err}");
+        }
+    }
+}

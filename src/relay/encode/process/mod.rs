@@ -72,3 +72,6 @@ impl Processing {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

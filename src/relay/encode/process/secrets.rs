@@ -1,21 +1,22 @@
 //! The built-in secret finder of `[redact] gitlab_tokens`: where in a line
-//! GitLab's tokens, credentials in URLs and credential headers are.
+//! GitLab's tokens and credential parameters and headers are.
 //!
-//! One pass of an Aho-Corasick automaton over the line finds the anchors
-//! ([`ANCHORS`]); only around an anchor are bytes looked at again, by hand,
-//! with no regex. A line with no anchor costs that one pass.
+//! Two SIMD passes over the line (memchr) find the anchors (see
+//! [`GitlabSecrets`]); only around an anchor are bytes looked at again, by
+//! hand, with no regex. A line with no anchor costs those two passes.
 //!
 //! What counts as a secret, and what stays (docs/relay.md, "Redaction"):
 //! * A token with one of GitLab's prefixes ([`PREFIXES`]) followed by at
 //!   least [`MIN_BODY`] token characters: the body goes, the public prefix
 //!   stays (`glpat-[REDACTED]`).
 //! * `_gitlab_session=VALUE` (GitLab's session cookie): the value goes.
-//! * `NAME=VALUE`, `NAME: VALUE`, `"NAME":"VALUE"`, `\"NAME\":\"VALUE\"`
-//!   and `"NAME"=>"VALUE"` where NAME is a credential name
-//!   ([`CREDENTIAL_NAMES`]; any case, `-` or `_`, an `HTTP_` prefix as Rack
-//!   writes headers): the value goes. For `Authorization` a scheme word
-//!   (`Bearer`, `Basic`, `token`, …) stays and the credential after it goes.
-//! * `scheme://user:PASSWORD@host`: the password goes.
+//! * `NAME=VALUE`, `"NAME"=>"VALUE"` where NAME is a credential name
+//!   ([`CREDENTIAL_NAMES`]; any case, `-` or `_`, an `HTTP_` prefix as
+//!   Rack writes headers), and `Authorization: VALUE`,
+//!   `"Authorization":"VALUE"`, `\"Authorization\":\"VALUE\"` (also
+//!   `PRIVATE-TOKEN` and `AUTHORIZATION` so): the value goes. For
+//!   `Authorization` a scheme word (`Bearer`, `Basic`, `token`, …) stays
+//!   and the credentials after it go.
 //!
 //! Values already masked (`[FILTERED]`, as Rails writes them) are left as
 //! they are. A line the tailer cut (`cut`) that ends inside a token body
@@ -24,8 +25,6 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use std::ops::Range;
-
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 /// GitLab's token prefixes, from the "Token prefixes" table of GitLab's
 /// token overview (docs.gitlab.com/security/tokens/#token-prefixes;
@@ -49,8 +48,8 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 /// | `glwt-` | workspace token | gitlab-org/gitlab!216506 |
 /// | `GR1348941` | runner registration token (deprecated) | the table of GitLab 16.x and later |
 ///
-/// The session cookie (`_gitlab_session=`, also in the table) is a
-/// name=value pair: see [`SESSION_COOKIE`].
+/// The session cookie (`_gitlab_session=<hex>`, also in the table) is a
+/// name=value pair: see `at_equals`.
 pub(super) const PREFIXES: [&str; 14] = [
     "glpat-",
     "gloas-",
@@ -67,9 +66,6 @@ pub(super) const PREFIXES: [&str; 14] = [
     "glwt-",
     "GR1348941",
 ];
-
-/// GitLab's session cookie, in the same table: `_gitlab_session=<hex>`.
-const SESSION_COOKIE: &str = "_gitlab_session=";
 
 /// The shortest token body redacted after a prefix. GitLab's tokens carry
 /// 20 or more random characters after the prefix; shorter runs are words
@@ -98,70 +94,113 @@ pub(super) const CREDENTIAL_NAMES: [&str; 12] = [
     "ci_job_token",
 ];
 
-/// What the automaton looks for; the index says which check follows.
-const ANCHORS: [&str; 18] = [
-    // 0..14: PREFIXES, in order.
-    "glpat-",
-    "gloas-",
-    "gldt-",
-    "glrt-",
-    "glrtr-",
-    "glcbt-",
-    "glptt-",
-    "glft-",
-    "glimt-",
-    "glagent-",
-    "glsoat-",
-    "glffct-",
-    "glwt-",
-    "GR1348941",
-    // 14
-    SESSION_COOKIE,
-    // 15, 16: the last word of every credential name.
-    "token",
-    "authorization",
-    // 17: a URL's authority, which may hold user:password@.
-    "://",
-];
-const ANCHOR_SESSION: usize = 14;
-const ANCHOR_TOKEN: usize = 15;
-const ANCHOR_AUTHORIZATION: usize = 16;
-const ANCHOR_URL: usize = 17;
-
-/// The built-in finder: one automaton, built once per relay.
+/// The built-in finder, built once per relay.
+///
+/// Two SIMD passes (memchr) per line find the anchors; only around an anchor
+/// are bytes looked at again. The anchors are the cheapest ones that still
+/// find every secret GitLab writes (benches/RESULTS.md, issue 14: a
+/// case-insensitive automaton cost 1.6 µs a line, a Teddy pass over eight
+/// anchors 0.25 µs, these two passes about 0.1 µs):
+/// * `gl`: the first two bytes of 13 of the 14 prefixes;
+/// * `=`: every `NAME=VALUE` and `"NAME"=>"VALUE"` (query strings, logfmt,
+///   cookies, Ruby hashes, environment variables), whatever the name's case;
+/// * `z`: `authorization` and `Authorization` in any quoting;
+/// * `R`: `GR1348941`, `AUTHORIZATION`, `PRIVATE-TOKEN`/`PRIVATE_TOKEN`.
+///
+/// What that leaves to the token prefixes: a token-named header or JSON key
+/// in lower or Capitalized case after a colon (`"private_token":"…"`,
+/// `Job-Token: …`), and `JOB-TOKEN: …`; their values are GitLab tokens
+/// with prefixes since GitLab 16.9. `patterns` can add any of them.
 #[derive(Clone, Debug)]
 pub(super) struct GitlabSecrets {
-    anchors: AhoCorasick,
+    gl: memchr::memmem::Finder<'static>,
 }
 
 impl GitlabSecrets {
     pub(super) fn new() -> Result<GitlabSecrets, String> {
-        // Case-insensitive: header names are, and tokens pasted in upper
-        // case are still tokens. LeftmostFirst: "glrtr-" and "glrt-" never
-        // both start at one place (the dash differs), so order is free.
-        let anchors = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostFirst)
-            .build(ANCHORS)
-            .map_err(|e| format!("redact.gitlab_tokens: cannot build the token finder: {e}"))?;
-        Ok(GitlabSecrets { anchors })
+        Ok(GitlabSecrets {
+            gl: memchr::memmem::Finder::new(b"gl"),
+        })
     }
 
     /// Appends the byte ranges of `line` that are secrets to `spans` (in
     /// the order found; they may overlap). `cut`: the line is the start of a
     /// longer one.
     pub(super) fn find(&self, line: &[u8], cut: bool, spans: &mut Vec<Range<usize>>) {
-        for m in self.anchors.find_iter(line) {
-            let span = match m.pattern().as_usize() {
-                i if i < PREFIXES.len() => token_body(line, m.end(), cut),
-                ANCHOR_SESSION => value(line, m.end()),
-                ANCHOR_TOKEN | ANCHOR_AUTHORIZATION => credential(line, m.start(), m.end()),
-                ANCHOR_URL => url_password(line, m.end()),
-                _ => None,
-            };
-            spans.extend(span);
+        for at in self.gl.find_iter(line) {
+            spans.extend(prefixed_token(line, at, cut));
+        }
+        for at in memchr::memchr3_iter(b'=', b'z', b'R', line) {
+            spans.extend(match line[at] {
+                b'=' => at_equals(line, at),
+                b'z' => at_z(line, at),
+                _ => at_r(line, at, cut),
+            });
         }
     }
+}
+
+/// `gl` at `at`: the body of the token if one of the prefixes starts there.
+fn prefixed_token(line: &[u8], at: usize, cut: bool) -> Option<Range<usize>> {
+    let rest = &line[at..];
+    let prefix = PREFIXES[..PREFIXES.len() - 1]
+        .iter()
+        .find(|p| rest.starts_with(p.as_bytes()))?;
+    token_body(line, at + prefix.len(), cut)
+}
+
+/// `=` at `at`: the value, if a credential name (or the session cookie)
+/// ends right before it, or before its closing quote.
+fn at_equals(line: &[u8], at: usize) -> Option<Range<usize>> {
+    let mut end = at;
+    if end > 0 && matches!(line[end - 1], b'"' | b'\'') {
+        end -= 1;
+        if end > 0 && line[end - 1] == b'\\' {
+            end -= 1;
+        }
+    }
+    let start = name_start(line, end);
+    if &line[start..end] == b"_gitlab_session" {
+        return value(line, at + 1);
+    }
+    credential(line, start, end)
+}
+
+/// `z` at `at`: `authorization` or `Authorization` around it.
+fn at_z(line: &[u8], at: usize) -> Option<Range<usize>> {
+    // a-u-t-h-o-r-i-z: seven bytes before, five after.
+    let start = at.checked_sub(7)?;
+    let word = line.get(start..at + 6)?;
+    if !word.eq_ignore_ascii_case(b"authorization") || !matches!(word[0], b'a' | b'A') {
+        return None;
+    }
+    credential(line, name_start(line, start), at + 6)
+}
+
+/// `R` at `at`: `GR1348941`, `AUTHORIZATION` or `PRIVATE-TOKEN` around it.
+fn at_r(line: &[u8], at: usize, cut: bool) -> Option<Range<usize>> {
+    let around = |back: usize, word: &[u8]| {
+        at.checked_sub(back)
+            .filter(|&s| line.get(s..s + word.len()) == Some(word))
+    };
+    if let Some(s) = around(1, b"GR1348941") {
+        return token_body(line, s + 9, cut);
+    }
+    if let Some(s) = around(5, b"AUTHORIZATION") {
+        return credential(line, name_start(line, s), s + 13);
+    }
+    let s = around(1, b"PRIVATE-TOKEN").or_else(|| around(1, b"PRIVATE_TOKEN"))?;
+    credential(line, name_start(line, s), s + 13)
+}
+
+/// Where the name that ends at `end` starts: the bytes before it that may
+/// be part of one, at most [`LONGEST_NAME`] of them looked at.
+fn name_start(line: &[u8], end: usize) -> usize {
+    let from = end.saturating_sub(LONGEST_NAME);
+    line[from..end]
+        .iter()
+        .rposition(|&b| !is_name_byte(b))
+        .map_or(from, |i| from + i + 1)
 }
 
 /// A byte of a token body: GitLab's tokens are URL-safe Base64 plus the
@@ -212,19 +251,13 @@ fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')
 }
 
-/// `token` or `authorization` found at `start..end`: if it ends a
-/// credential name followed by a separator and a value, the value's span.
+/// The name at `start..end`: if it is a credential name followed by a
+/// separator and a value, the value's span.
 fn credential(line: &[u8], start: usize, end: usize) -> Option<Range<usize>> {
     if line.get(end).is_some_and(|&b| is_name_byte(b)) {
         return None; // `tokens`, `authorization_id`: another word
     }
-    // Names are short: look back no further than the longest one.
-    let from = start.saturating_sub(LONGEST_NAME);
-    let name_start = line[from..start]
-        .iter()
-        .rposition(|&b| !is_name_byte(b))
-        .map_or(from, |i| from + i + 1);
-    let kind = credential_kind(&line[name_start..end])?;
+    let kind = credential_kind(&line[start..end])?;
     let sep = separator(line, end)?;
     // In prose, `token: expired` is no credential: a bare `NAME:` counts
     // for the header names, not for the word `token` alone.
@@ -338,19 +371,4 @@ fn after_scheme(line: &[u8], at: usize) -> Option<usize> {
         Some([b' ', next, ..]) if word > 0 && !ends_value(*next) => Some(at + word + 1),
         _ => None,
     }
-}
-
-/// The password of `scheme://user:password@host`, after the `://` that
-/// ends at `at`.
-fn url_password(line: &[u8], at: usize) -> Option<Range<usize>> {
-    let rest = line.get(at..)?;
-    let authority = rest
-        .iter()
-        .position(|&b| matches!(b, b'/' | b'?') || ends_value(b))
-        .unwrap_or(rest.len());
-    let authority = &rest[..authority];
-    let at_sign = authority.iter().rposition(|&b| b == b'@')?;
-    let colon = authority[..at_sign].iter().position(|&b| b == b':')?;
-    let password = at + colon + 1..at + at_sign;
-    (!password.is_empty() && line[password.start] != b'[').then_some(password)
 }

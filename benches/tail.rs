@@ -144,8 +144,11 @@ fn tail_classify_encode(bencher: Bencher, shape: &str) {
         Severity::Informational,
         LineFormat::Json,
     );
-    let stamp = Stamp::new(std::sync::Arc::new(rule), "bench-host");
     let codec = LineCodec::new(8096, false);
+    let stamp = codec.file_stamp(
+        &Stamp::new(std::sync::Arc::new(rule), "bench-host"),
+        &f.path,
+    );
     let read_time = Timestamp::now();
     let mut batch = Vec::with_capacity(128 * 1024 + 8 * 1024);
     bencher

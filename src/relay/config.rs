@@ -14,7 +14,12 @@ use crate::duration::parse as parse_duration;
 
 use serde::{Deserialize, Deserializer};
 
+mod processing;
+
+pub(super) use processing::{Drop, Redact, StructuredData};
+
 use crate::relay::encode::classify::LineFormat;
+use crate::relay::encode::process::Processing;
 use crate::relay::encode::rfc5424::{DEFAULT_MAX_MESSAGE_SIZE, MIN_MAX_MESSAGE_SIZE};
 use crate::relay::encode::syslog::{Facility, Severity};
 
@@ -69,6 +74,18 @@ pub(super) struct Config {
     pub sources: Vec<Source>,
     /// Where lines go.
     pub output: Output,
+    /// Secrets replaced in MSG before it is encoded (on by default).
+    #[serde(default)]
+    pub redact: Redact,
+    /// Lines read and confirmed but not shipped.
+    #[serde(default, rename = "drop")]
+    pub drops: Vec<Drop>,
+    /// One static SD-ELEMENT on every message.
+    #[serde(default)]
+    pub structured_data: Option<StructuredData>,
+    /// The three sections above, compiled by [`Config::parse`].
+    #[serde(skip)]
+    pub processing: Processing,
 }
 
 /// `[metrics]`.
@@ -466,8 +483,13 @@ impl Config {
     /// Parses and validates configuration text; the error is a message that
     /// names the key.
     pub(super) fn parse(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
         config.validate()?;
+        config.processing = processing::compile(
+            &config.redact,
+            &config.drops,
+            config.structured_data.as_ref(),
+        )?;
         Ok(config)
     }
 

@@ -275,6 +275,7 @@ fn reader_settings(
         once: options.once,
         resume_stored_at,
         max_open_files: fit_open_files(config.max_open_files),
+        processing: config.processing.clone(),
     }
 }
 
@@ -364,8 +365,8 @@ async fn supervise(output: impl std::future::Future<Output = ()>, mut control: C
 /// SIGHUP: reads the config file again. A valid one replaces the sources
 /// (open files keep their positions; files no source matches any more are
 /// read to their end and dropped); an invalid one is rejected and the
-/// running config stays. Changes to `[output]`, `state_dir` or `[metrics]`
-/// need a restart.
+/// running config stays. Changes to `[output]`, `state_dir`, `[metrics]`,
+/// `[redact]`, `[[drop]]` or `[structured_data]` need a restart.
 fn reload(control: &mut Control) {
     let Some(path) = control.config_path.clone() else {
         tracing::warn!("SIGHUP: no config file to reload (demo)");
@@ -387,6 +388,12 @@ fn reload(control: &mut Control) {
         (
             "[metrics]",
             format!("{:?}", new.metrics) != format!("{:?}", control.config.metrics),
+        ),
+        ("[redact]", new.redact != control.config.redact),
+        ("[[drop]]", new.drops != control.config.drops),
+        (
+            "[structured_data]",
+            new.structured_data != control.config.structured_data,
         ),
     ] {
         if changed {

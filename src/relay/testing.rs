@@ -4,10 +4,11 @@
 //! Not a stable API: it changes with the code it exposes.
 
 pub use crate::relay::encode::classify::{gitlab_rule, plain_rule, FileRule, LineFormat};
+pub use crate::relay::encode::process::Processing;
 pub use crate::relay::encode::rfc5424::{Encoder, HeaderFields};
 pub use crate::relay::encode::syslog::{Facility, Severity};
 pub use crate::relay::encode::time::{parse_rfc3339, Timestamp};
-pub use crate::relay::encode::{LineCodec, Stamp};
+pub use crate::relay::encode::{Encoded, FileStamp, LineCodec, Stamp};
 pub use crate::relay::input::discover::walk_rotated;
 pub use crate::relay::input::fingerprint::{FileKey, Fingerprint};
 pub use crate::relay::input::tail::{

@@ -10,6 +10,7 @@
 //! | [`k8s`]             | the manifests under `k8s/`, rendered and checked offline      |
 //! | [`monitoring`]      | the alert rules and Grafana dashboard, against promtool and the metrics the relay writes |
 //! | [`relay_rsyslog`]   | a GitLab tree shipped to a real rsyslog exactly once          |
+//! | [`relay_processing`] | `[redact]`, `[[drop]]` and `[structured_data]` as a real rsyslog receives them |
 //! | [`relay_relp`]      | RELP delivery, receiver restarts, the resend window           |
 //! | [`relay_errors`]    | TLS that must not verify, a receiver that is down, bad config, `--check`, `--demo` |
 //! | [`relay_ops`]       | metrics, `/readyz`, SIGHUP reloads, idle CPU                  |
@@ -39,6 +40,7 @@ mod relay_errors;
 mod relay_failover;
 mod relay_faults;
 mod relay_ops;
+mod relay_processing;
 mod relay_relp;
 mod relay_replicas;
 mod relay_rsyslog;

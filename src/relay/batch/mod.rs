@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::relay::batch::replay::{Origin, Segment};
 use crate::relay::encode::framing::parse_frame;
 use crate::relay::encode::time::Timestamp;
+use crate::relay::encode::Encoded;
 use crate::relay::input::fingerprint::{FileKey, Fingerprint};
 use crate::relay::input::tail::Line;
 
@@ -53,24 +54,26 @@ impl Batch {
     }
 
     /// Encodes `line` of `origin`'s file (read at `read_time`) as one more
-    /// message and records where it came from. Returns true when the
-    /// message was truncated.
+    /// message, unless a drop rule takes it, and records where it came from.
+    /// The caller marks the file's offset either way: a dropped line is
+    /// confirmed with the batch like any other.
     pub(super) fn push_line(
         &mut self,
         origin: &Arc<Origin>,
         read_time: &Timestamp,
         line: &Line<'_>,
-    ) -> bool {
-        let truncated = origin
+    ) -> Encoded {
+        let encoded = origin
             .recipe
             .encode_line(origin, read_time, line, &mut self.bytes);
-        self.note_line(
-            origin,
-            line.fingerprint,
-            line.start_offset..line.end_offset,
-            read_time,
-        );
-        truncated
+        let range = line.start_offset..line.end_offset;
+        match encoded {
+            Encoded::Frame { .. } => self.note_line(origin, line.fingerprint, range, read_time),
+            Encoded::Dropped { .. } => {
+                self.note_dropped(origin, line.fingerprint, range, read_time)
+            }
+        }
+        encoded
     }
 
     /// Records that one more message came from the line at `range` of
@@ -97,6 +100,23 @@ impl Batch {
             read_time: *read_time,
             messages: 1,
         });
+    }
+
+    /// A dropped line made no message. It extends the last segment when it
+    /// follows it (a replay drops it again), so that one segment still
+    /// spans a run of lines; otherwise it needs none.
+    fn note_dropped(
+        &mut self,
+        origin: &Arc<Origin>,
+        fingerprint: Fingerprint,
+        range: Range<u64>,
+        read_time: &Timestamp,
+    ) {
+        if let Some(s) = self.segments.last_mut() {
+            if s.continues(origin, fingerprint, range.start, read_time) {
+                s.range.end = range.end;
+            }
+        }
     }
 
     /// Whether the segments account for every message (they can be encoded

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::relay::encode::time::Timestamp;
-use crate::relay::encode::{LineCodec, Stamp};
+use crate::relay::encode::{Encoded, FileStamp, LineCodec, Stamp};
 use crate::relay::input::budget::OpenFile;
 use crate::relay::input::fingerprint::{FileKey, Fingerprint};
 use crate::relay::input::rotation::{copy_beside, Position};
@@ -44,14 +44,14 @@ pub(crate) struct Recipe {
 
 impl Recipe {
     /// Appends the frame of `line` of `origin`'s file, read at `read_time`,
-    /// to `out`; returns true when the message was truncated.
+    /// to `out`, unless a drop rule takes the line.
     pub(crate) fn encode_line(
         &self,
         origin: &Origin,
         read_time: &Timestamp,
         line: &Line<'_>,
         out: &mut Vec<u8>,
-    ) -> bool {
+    ) -> Encoded {
         self.codec
             .encode_line(&origin.stamp, read_time, line.bytes, line.cut, out)
     }
@@ -66,10 +66,30 @@ pub(crate) struct Origin {
     pub key: FileKey,
     /// Where the file was when its lines were read.
     pub path: Arc<Path>,
-    /// The rule and header fields its lines were stamped with.
-    pub stamp: Stamp,
+    /// The rule, header fields and drop rules its lines were stamped with.
+    pub stamp: FileStamp,
     /// How its lines were split and encoded.
     pub recipe: Arc<Recipe>,
+}
+
+impl Origin {
+    /// The origin of lines read now from `file` (at `path`, stamped with
+    /// `stamp`), encoded by `recipe`.
+    pub(crate) fn new(
+        file: Arc<OpenFile>,
+        key: FileKey,
+        path: Arc<Path>,
+        stamp: &Stamp,
+        recipe: &Arc<Recipe>,
+    ) -> Origin {
+        Origin {
+            stamp: recipe.codec.file_stamp(stamp, &path),
+            file,
+            key,
+            path,
+            recipe: Arc::clone(recipe),
+        }
+    }
 }
 
 impl std::fmt::Debug for Origin {
@@ -93,7 +113,7 @@ pub(crate) struct Segment {
     pub range: Range<u64>,
     /// When they were read: the time of lines that carry none.
     pub read_time: Timestamp,
-    /// How many messages they made.
+    /// How many messages they made (lines a drop rule took make none).
     pub messages: u64,
 }
 
@@ -149,8 +169,10 @@ pub(crate) fn replay(seg: &Segment, out: &mut Vec<u8>) -> Result<u64, Gone> {
     let now = Instant::now();
     loop {
         let outcome = tailer.read_lines(now, usize::MAX, &mut |line| {
-            recipe.encode_line(origin, &seg.read_time, &line, out);
-            messages += 1;
+            // The same codec drops the same lines again.
+            if let Encoded::Frame { .. } = recipe.encode_line(origin, &seg.read_time, &line, out) {
+                messages += 1;
+            }
             Flow::More
         });
         match outcome {
@@ -221,31 +243,33 @@ mod tests {
 
     impl Rig {
         fn new(max_line: usize, read_chunk: usize) -> Rig {
+            Rig::with_codec(read_chunk, LineCodec::new(max_line + 40, false), max_line)
+        }
+
+        fn with_codec(read_chunk: usize, codec: LineCodec, max_line: usize) -> Rig {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("app.log");
             std::fs::write(&path, b"").unwrap();
             let opts = tail_opts(max_line, read_chunk);
             let tailer = Tailer::open(&path, 0, opts.clone()).unwrap();
-            let recipe = Arc::new(Recipe {
-                codec: LineCodec::new(max_line + 40, false),
-                tail: opts,
-            });
-            let origin = Arc::new(Origin {
-                file: Arc::clone(tailer.file().unwrap()),
-                key: tailer.key(),
-                path: Arc::from(path.as_path()),
-                stamp: Stamp::new(
-                    Arc::new(plain_rule(
-                        "app",
-                        "app",
-                        Facility::Local0,
-                        Severity::Informational,
-                        LineFormat::Auto,
-                    )),
-                    "host",
-                ),
-                recipe,
-            });
+            let recipe = Arc::new(Recipe { codec, tail: opts });
+            let stamp = Stamp::new(
+                Arc::new(plain_rule(
+                    "app",
+                    "app",
+                    Facility::Local0,
+                    Severity::Informational,
+                    LineFormat::Auto,
+                )),
+                "host",
+            );
+            let origin = Arc::new(Origin::new(
+                Arc::clone(tailer.file().unwrap()),
+                tailer.key(),
+                Arc::from(path.as_path()),
+                &stamp,
+                &recipe,
+            ));
             Rig {
                 dir,
                 path,
@@ -323,6 +347,41 @@ mod tests {
         std::fs::copy(&rig.path, rig.dir.path().join("app.log.1")).unwrap();
         std::fs::File::create(&rig.path).unwrap();
         rig.append(b"new content that is longer than the old one was, by far\n");
+        assert_eq!(replayed(&batch).unwrap(), batch.bytes);
+    }
+
+    #[test]
+    fn dropped_lines_make_no_message_and_a_replay_drops_them_again() {
+        use crate::relay::encode::process::{drop::DropRule, Processing};
+        let drop = DropRule {
+            label: "probes".into(),
+            app_name: None,
+            msgid: None,
+            hostname: None,
+            below: None,
+            regex: Some(regex::bytes::Regex::new("kube-probe").unwrap()),
+        };
+        let codec = LineCodec::with_processing(
+            140,
+            false,
+            Processing {
+                drops: vec![drop],
+                ..Processing::none()
+            },
+        );
+        let mut rig = Rig::with_codec(64, codec, 100);
+        rig.append(b"kube-probe first\nkept one\nkube-probe\nkube-probe again\nkept two\nkube-probe last\n");
+        let mut batch = Batch::default();
+        rig.read_to_eof(&mut batch, 0);
+        assert_eq!(batch.messages, 2);
+        assert_eq!(batch.segments.len(), 1, "one run of lines, one segment");
+        // It starts at the first kept line and spans the dropped tail.
+        assert_eq!(batch.segments[0].range, 17..79);
+        let text = String::from_utf8_lossy(&batch.bytes);
+        assert!(
+            text.contains("kept one") && !text.contains("kube-probe"),
+            "{text}"
+        );
         assert_eq!(replayed(&batch).unwrap(), batch.bytes);
     }
 

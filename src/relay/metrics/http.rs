@@ -193,6 +193,12 @@ pub(crate) fn render(stats: &Stats) -> String {
             get(&r.lines_truncated),
         ),
         (
+            "reaplog_lines_redacted_total",
+            "Lines shipped with a secret replaced by [REDACTED] ([redact]).",
+            "counter",
+            get(&r.lines_redacted),
+        ),
+        (
             "reaplog_files_watched",
             "Files being read (open or closed to stay under max_open_files).",
             "gauge",
@@ -318,6 +324,21 @@ pub(crate) fn render(stats: &Stats) -> String {
         let _ = writeln!(out, "{name} {v}");
     }
     render_targets(&mut out, &o.targets());
+    let name = "reaplog_lines_dropped_total";
+    header(
+        &mut out,
+        name,
+        "Lines a [[drop]] rule took: read and confirmed, not shipped, per rule.",
+        "counter",
+    );
+    for rule in r.drop_rules() {
+        let _ = writeln!(
+            out,
+            "{name}{{rule=\"{}\"}} {}",
+            escape(&rule.label),
+            get(&rule.lines)
+        );
+    }
     let last = get(&stats.checkpoint.last_store_unix);
     let age = if last == 0 {
         -1.0
@@ -434,6 +455,28 @@ mod tests {
     #[test]
     fn escapes_label_values() {
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn renders_dropped_lines_per_rule_and_redacted_lines() {
+        let stats = Stats::default();
+        stats
+            .reader
+            .set_drop_rules(vec!["health-checks".into(), "1".into()]);
+        stats.reader.line_dropped(0);
+        stats.reader.line_dropped(0);
+        stats.reader.line_dropped(7); // no such rule: ignored
+        stats.reader.lines_redacted.store(3, Ordering::Relaxed);
+        let text = render(&stats);
+        assert!(
+            text.contains("reaplog_lines_dropped_total{rule=\"health-checks\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("reaplog_lines_dropped_total{rule=\"1\"} 0\n"),
+            "{text}"
+        );
+        assert!(text.contains("reaplog_lines_redacted_total 3\n"), "{text}");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub(super) mod http;
 pub(super) use http::*;
@@ -53,6 +53,11 @@ pub(super) struct ReaderStats {
     pub units_waiting: AtomicU64,
     pub unit_handovers: AtomicU64,
     pub unit_lock_waits: AtomicU64,
+    /// Lines shipped with something replaced by `[REDACTED]` (`[redact]`).
+    pub lines_redacted: AtomicU64,
+    /// Lines each `[[drop]]` rule took, in configuration order; set once at
+    /// start (the rules do not change on a reload).
+    drop_rules: OnceLock<Vec<DropRuleStats>>,
     /// Per-source counters, in configuration order.
     sources: Mutex<Vec<Arc<SourceStats>>>,
     /// (path, read offset) of every open file, refreshed about once a second.
@@ -68,7 +73,39 @@ pub(super) struct SourceStats {
     pub bytes: AtomicU64,
 }
 
+/// Lines one `[[drop]]` rule took.
+#[derive(Debug, Default)]
+pub(super) struct DropRuleStats {
+    /// The rule's `name`, or its position: the metric's `rule` label.
+    pub label: String,
+    pub lines: AtomicU64,
+}
+
 impl ReaderStats {
+    /// Registers the drop rules' labels; only the first call counts.
+    pub(super) fn set_drop_rules(&self, labels: Vec<String>) {
+        let rules = labels
+            .into_iter()
+            .map(|label| DropRuleStats {
+                label,
+                lines: AtomicU64::new(0),
+            })
+            .collect();
+        let _first_only = self.drop_rules.set(rules);
+    }
+
+    /// Counts one line that drop rule `rule` took.
+    pub(super) fn line_dropped(&self, rule: usize) {
+        if let Some(r) = self.drop_rules.get().and_then(|r| r.get(rule)) {
+            r.lines.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// The drop rules' counters, in configuration order.
+    pub(super) fn drop_rules(&self) -> &[DropRuleStats] {
+        self.drop_rules.get().map_or(&[], Vec::as_slice)
+    }
+
     pub(super) fn sources(&self) -> Vec<Arc<SourceStats>> {
         lock(&self.sources).clone()
     }

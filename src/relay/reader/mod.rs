@@ -28,8 +28,9 @@ use tokio::sync::mpsc;
 
 use crate::relay::batch::replay::{Origin, Recipe};
 use crate::relay::batch::Batch;
+use crate::relay::encode::process::Processing;
 use crate::relay::encode::time::Timestamp;
-use crate::relay::encode::{LineCodec, Stamp};
+use crate::relay::encode::{Encoded, LineCodec, Stamp};
 use crate::relay::input::budget::OpenFiles;
 use crate::relay::input::discover::{DiscoverError, HintSet, Hints};
 use crate::relay::input::fingerprint::FileKey;
@@ -82,6 +83,9 @@ pub(super) struct ReaderSettings {
     pub resume_stored_at: Option<std::time::SystemTime>,
     /// Log files held open at most (already fitted to RLIMIT_NOFILE).
     pub max_open_files: usize,
+    /// Redaction, drop rules and static SD (`[redact]`, `[[drop]]`,
+    /// `[structured_data]`).
+    pub processing: Processing,
 }
 
 /// A file being read (or closed, to stay under the open-file budget) and
@@ -121,13 +125,13 @@ impl Tracked {
         if let Some(o) = &self.origin {
             return Ok(Arc::clone(o));
         }
-        let origin = Arc::new(Origin {
-            file: Arc::clone(self.tailer.file()?),
-            key: self.tailer.key(),
-            path: Arc::clone(&self.path),
-            stamp: self.stamp.clone(),
-            recipe: Arc::clone(recipe),
-        });
+        let origin = Arc::new(Origin::new(
+            Arc::clone(self.tailer.file()?),
+            self.tailer.key(),
+            Arc::clone(&self.path),
+            &self.stamp,
+            recipe,
+        ));
         self.origin = Some(Arc::clone(&origin));
         Ok(origin)
     }
@@ -195,8 +199,14 @@ impl Reader {
         hints: Arc<Hints>,
         shared: Option<claims::Shared>,
     ) -> Reader {
+        let codec = LineCodec::with_processing(
+            settings.max_message_size,
+            settings.newline_after_frame,
+            settings.processing.clone(),
+        );
+        stats.set_drop_rules(codec.drop_labels());
         let recipe = Arc::new(Recipe {
-            codec: LineCodec::new(settings.max_message_size, settings.newline_after_frame),
+            codec,
             tail: tail_options(&settings),
         });
         let budget = OpenFiles::new(settings.max_open_files);
@@ -1166,8 +1176,18 @@ fn read_file(
     let batch_bytes = settings.batch_bytes;
     let (mut lines, mut bytes, mut truncated, mut last_offset) = (0u64, 0u64, 0u64, None);
     let outcome = t.tailer.read_lines_with(buf, now, budget, &mut |line| {
-        if batch.push_line(&origin, &read_time, &line) {
-            truncated += 1;
+        match batch.push_line(&origin, &read_time, &line) {
+            Encoded::Frame {
+                truncated: cut,
+                redacted,
+            } => {
+                truncated += u64::from(cut);
+                if redacted {
+                    stats.lines_redacted.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            // Still marked below: a dropped line is confirmed, not re-read.
+            Encoded::Dropped { rule } => stats.line_dropped(rule),
         }
         last_offset = Some(line.end_offset);
         lines += 1;

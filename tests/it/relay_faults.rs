@@ -10,7 +10,7 @@
 //! `REAPLOG_FAULT_SEED` replays it.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -927,8 +927,15 @@ fn unreadable_and_deleted_sources_are_reported_and_other_files_keep_flowing() {
     // A file nobody may read: unreadable before its first line (root still
     // writes it), so that the relay cannot race the chmod and ship it.
     let mut b = rig.file("web-1/api_json.log", "b", 200);
-    fs::write(&b.path, b"").unwrap();
-    fs::set_permissions(&b.path, fs::Permissions::from_mode(0o000)).unwrap();
+    // Created without any permission (not chmodded after: the relay,
+    // woken by inotify, could open it in between).
+    fs::create_dir_all(b.path.parent().unwrap()).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o000)
+        .open(&b.path)
+        .unwrap();
     b.write(50);
     // A directory nobody may list, likewise closed before the file appears.
     let mut c = rig.file("web-2/api_json.log", "c", 200);

@@ -264,7 +264,7 @@ fn credential(line: &[u8], start: usize, end: usize) -> Option<Range<usize>> {
     if sep.bare_colon && kind == Kind::Token {
         return None;
     }
-    if kind != Kind::Authorization {
+    if kind != Kind::Authorization || !sep.may_hold_space {
         return value(line, sep.value);
     }
     match after_scheme(line, sep.value) {
@@ -323,6 +323,10 @@ struct Separator {
     value: usize,
     /// The name was not quoted and `:` followed it (`Name: value`).
     bare_colon: bool,
+    /// `:` (a header or a JSON key), or a quote opens the value: only then
+    /// can a value hold a space (`Bearer …`). After a bare `=`, as in a
+    /// query string, the value ends at the first space.
+    may_hold_space: bool,
 }
 
 /// The separator after a name ending at `at`: an optional closing quote
@@ -339,9 +343,11 @@ fn separator(line: &[u8], at: usize) -> Option<Separator> {
         _ => return None,
     };
     i = skip_spaces(line, i + len);
+    let value = skip_quote(line, i);
     Some(Separator {
-        value: skip_quote(line, i),
+        value,
         bare_colon: colon && !quoted,
+        may_hold_space: colon || value > i,
     })
 }
 

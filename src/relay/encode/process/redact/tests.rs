@@ -403,3 +403,17 @@ proptest! {
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(hay, needle)
 }
+
+#[test]
+fn authorization_in_a_query_string_is_the_secret_itself_not_a_scheme() {
+    // Found by the property test: `=` then a space-free value, so `a` is
+    // the credential and the next word is not.
+    assert_eq!(
+        redact(" /x?a=1&authorization=a 0"),
+        " /x?a=1&authorization=[REDACTED] 0"
+    );
+    assert_eq!(
+        redact("{\"Authorization\":\"Bearer abcdefghijklmnopqrstu\"}"),
+        "{\"Authorization\":\"Bearer [REDACTED]\"}"
+    );
+}

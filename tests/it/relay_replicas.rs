@@ -261,8 +261,9 @@ fn receiver() -> Rsyslog {
 }
 
 /// 2 → 3 → 1 replicas while 1500 lines/s go to 48 pod directories, each
-/// rotated, with one replica killed -9 and restarted at 3; then a last run
-/// over the shared state that must ship nothing again.
+/// rotated, with one replica killed -9 and restarted at 3 (about 45,000
+/// lines in all); then a last run over the shared state that must ship
+/// nothing again.
 #[test]
 fn rescale_two_three_one_with_a_kill_loses_nothing_and_duplicates_little() {
     let test = "rescale";
@@ -273,7 +274,7 @@ fn rescale_two_three_one_with_a_kill_loses_nothing_and_duplicates_little() {
     r0.wait_started();
     r1.wait_started();
     let writer = Writer::start(&fleet.fx, 48, 1_500, 150);
-    thread::sleep(Duration::from_secs(4));
+    thread::sleep(Duration::from_secs(6));
     let before = fleet.owners(&[&r0, &r1]);
     let mut logs = String::new();
 
@@ -292,17 +293,20 @@ fn rescale_two_three_one_with_a_kill_loses_nothing_and_duplicates_little() {
     let moved = common.iter().filter(|k| before[**k] != after[**k]).count();
 
     // A kill -9 at 3, and a restart.
+    let mut seen = ReceivedIds::default();
+    seen.refresh(&rsyslog.output_path());
+    let dups_before_kill: u64 = seen.counts.values().map(|n| u64::from(n - 1)).sum();
     logs += &r1.kill();
     thread::sleep(Duration::from_secs(1));
     let r1 = fleet.start(1, 3);
-    thread::sleep(Duration::from_secs(4));
+    thread::sleep(Duration::from_secs(8));
 
     // Down to 1: the highest ordinals go first, then 0 restarts as 0/1.
     logs += &r2.stop();
     logs += &r1.stop();
     logs += &r0.stop();
     let r0 = fleet.start(0, 1);
-    thread::sleep(Duration::from_secs(4));
+    thread::sleep(Duration::from_secs(6));
     let (ids, rotations) = writer.finish();
     let tally = settle(&rsyslog.output_path(), ids);
     logs += &r0.stop();
@@ -319,6 +323,10 @@ fn rescale_two_three_one_with_a_kill_loses_nothing_and_duplicates_little() {
         "{test}: 48 pod directories, {rotations} rotations; {moved} of {} directories ({:.1} %) changed replica going 2 → 3",
         common.len(),
         100.0 * moved as f64 / common.len().max(1) as f64
+    );
+    eprintln!(
+        "{test}: {dups_before_kill} duplicates before the kill -9, {} after it",
+        tally.duplicates.saturating_sub(dups_before_kill)
     );
     let share = report(test, &tally, &logs);
     assert!(

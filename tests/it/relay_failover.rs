@@ -514,7 +514,13 @@ fn blackhole_first(proto: Proto) {
     let failover = flows_again(&second, second.count(), &test, &relay);
     // A failback probe meets the blackhole (handshake never completes)
     // and the relay stays on the second target.
-    thread::sleep(FAILBACK_AFTER + CONNECT_TIMEOUT * 2);
+    assert!(
+        wait_until(RECOVERY_BOUND, || relay
+            .log()
+            .contains("first target still unavailable")),
+        "{test}: no failback probe during the blackhole\n{}",
+        relay.log()
+    );
     proxy.forward();
     let healed = Instant::now();
     let before = first.count();

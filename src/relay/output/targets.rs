@@ -279,10 +279,10 @@ impl Targets {
     /// closed or abandoned by the caller); returns the switch to log.
     pub(super) fn fail_back(&mut self) -> Option<Switch> {
         if let Some(i) = self.current.take() {
-            let after = self.failback_after;
+            let on = Duration::from_secs(self.connected_at.elapsed().as_secs());
             self.last = Some((
                 i,
-                format!("failback: the first target answers again ({after:?} on this one)"),
+                format!("failback: the first target answers again (after {on:?} on this one)"),
             ));
         }
         self.mark_current(0);

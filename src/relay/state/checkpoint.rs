@@ -151,18 +151,20 @@ impl Checkpoints {
     /// Atomically replaces `path` with these checkpoints: temp file in the
     /// same directory → write → fsync → rename → fsync the directory.
     pub fn store(&self, path: &Path) -> Result<(), CheckpointError> {
-        let tmp = temp_path(path);
-        let result = write_durably(&tmp, path, &self.encode());
-        if result.is_err() {
-            // The temp file may be left half-written: it is never read, and
-            // the next store overwrites it, so failing to remove it is harmless.
-            if let Err(e) = fs::remove_file(&tmp) {
-                if e.kind() != io::ErrorKind::NotFound {
-                    tracing::debug!(path = %tmp.display(), error = %e, "leaving temp checkpoint behind");
-                }
-            }
-        }
-        result
+        self.store_unsynced(path)?;
+        // The rename is durable only once the directory entry is on disk.
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        sync_dir(dir).map_err(|e| match e {
+            CheckpointError::Write { source, step, .. } => CheckpointError::Write {
+                path: path.to_path_buf(),
+                step,
+                source,
+            },
+            other => other,
+        })
     }
 
     /// [`store`](Self::store) without the directory fsync: the caller
@@ -171,7 +173,13 @@ impl Checkpoints {
         let tmp = temp_path(path);
         let result = write_file(&tmp, path, &self.encode());
         if result.is_err() {
-            let _ = fs::remove_file(&tmp);
+            // The temp file may be left half-written: it is never read, and
+            // the next store overwrites it, so failing to remove it is harmless.
+            if let Err(e) = fs::remove_file(&tmp) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    tracing::debug!(path = %tmp.display(), error = %e, "leaving temp checkpoint behind");
+                }
+            }
         }
         result
     }
@@ -261,23 +269,6 @@ pub(crate) fn temp_path(path: &Path) -> PathBuf {
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp"))
-}
-
-fn write_durably(tmp: &Path, path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    write_file(tmp, path, bytes)?;
-    // The rename is durable only once the directory entry is on disk.
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    sync_dir(dir).map_err(|e| match e {
-        CheckpointError::Write { source, .. } => CheckpointError::Write {
-            path: path.to_path_buf(),
-            step: "fsync directory",
-            source,
-        },
-        other => other,
-    })
 }
 
 /// temp file → write → fsync → rename over `path`.

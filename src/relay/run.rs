@@ -234,7 +234,7 @@ fn load_shared(config: &Config, hostname: &str) -> Result<Loaded, StartError> {
     tracing::info!(state_dir = %config.state_dir.display(), instance = owners.id(),
         first_start = stored_at.is_none(), "shared state: claiming pod directories as they are found");
     let sink = Sink::Units {
-        store: UnitStore::open(&config.state_dir)?,
+        store: store.files(),
         map: Arc::clone(&map),
         dirty: Default::default(),
     };

@@ -84,10 +84,17 @@ pub(crate) fn file_name(unit: &Path) -> String {
     out
 }
 
-/// The unit checkpoint files under `state_dir/units`.
+/// The unit checkpoint files under `state_dir/units`: what the checkpoint
+/// writer needs of them.
+#[derive(Debug, Clone)]
+pub(crate) struct UnitDir {
+    dir: PathBuf,
+}
+
+/// The unit checkpoint files and what a claimer reads besides them.
 #[derive(Debug)]
 pub(crate) struct UnitStore {
-    dir: PathBuf,
+    files: UnitDir,
     /// `checkpoints.v1` of a relay that ran before `shard`, and when it was stored.
     legacy: Option<(Checkpoints, Option<SystemTime>)>,
     /// No relay used this directory before this one.
@@ -126,14 +133,15 @@ impl UnitStore {
                 .and_then(|()| sync_dir(&dir))?;
         }
         Ok(UnitStore {
-            dir,
+            files: UnitDir { dir },
             legacy,
             first_start,
         })
     }
 
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(format!("{name}.v1"))
+    /// The files, for the checkpoint writer.
+    pub(crate) fn files(&self) -> UnitDir {
+        self.files.clone()
     }
 
     /// Whether any relay of the fleet stored anything here before: then a
@@ -143,7 +151,7 @@ impl UnitStore {
         if self.first_start {
             return None;
         }
-        let newest = fs::read_dir(&self.dir)
+        let newest = fs::read_dir(&self.files.dir)
             .ok()
             .into_iter()
             .flatten()
@@ -163,7 +171,7 @@ impl UnitStore {
         name: &str,
         map: &UnitMap,
     ) -> Result<(Vec<Entry>, Option<SystemTime>), CheckpointError> {
-        let path = self.path(name);
+        let path = self.files.path(name);
         match fs::metadata(&path) {
             Ok(meta) => {
                 let cp = Checkpoints::load(&path)?;
@@ -183,8 +191,14 @@ impl UnitStore {
             Err(source) => Err(CheckpointError::Read { path, source }),
         }
     }
+}
 
-    /// Writes `unit`'s entries (temp → fsync → rename); [`UnitStore::sync`]
+impl UnitDir {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.v1"))
+    }
+
+    /// Writes `unit`'s entries (temp → fsync → rename); [`UnitDir::sync`]
     /// makes the renames durable, once for a whole store.
     pub(crate) fn store(&self, name: &str, entries: &Checkpoints) -> Result<(), CheckpointError> {
         entries.store_unsynced(&self.path(name))

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::relay::batch::Mark;
 use crate::relay::metrics::CheckpointStats;
 use crate::relay::state::checkpoint::{CheckpointError, Checkpoints, Entry};
-use crate::relay::state::units::{file_name, SharedUnitMap, UnitStore};
+use crate::relay::state::units::{file_name, SharedUnitMap, UnitDir};
 
 /// Where the checkpoints go.
 pub(crate) enum Sink {
@@ -25,7 +25,7 @@ pub(crate) enum Sink {
     /// One file per unit (`units/`), for relays that share the directory:
     /// only the units whose marks came here are written.
     Units {
-        store: UnitStore,
+        store: UnitDir,
         map: SharedUnitMap,
         dirty: HashSet<PathBuf>,
     },

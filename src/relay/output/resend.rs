@@ -31,7 +31,6 @@
 //! stdout has no window: a batch is confirmed once written and flushed.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -41,7 +40,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::targets::{Connected, Failed, Progress, Switch};
+use super::targets::{answer, Connected, Failed, Probe, Progress, Switch};
 use super::{unacknowledged_bytes, Stream, Transport};
 use crate::relay::batch::replay::{replay, Segment};
 use crate::relay::batch::{Batch, Mark};
@@ -211,9 +210,6 @@ struct Conn {
     stream: Pin<Box<dyn Stream>>,
     progress: Progress,
 }
-
-/// A failback probe running beside the current connection.
-type Probe = Pin<Box<dyn Future<Output = Result<Connected, Failed>> + Send>>;
 
 /// The connection and the window that outlives it.
 struct Link<'a> {
@@ -538,14 +534,6 @@ async fn close_cleanly(mut stream: Pin<Box<dyn Stream>>, peer: &str, wait: Durat
     tokio::time::timeout(wait, read_to_eof(&mut stream, peer))
         .await
         .unwrap_or(false)
-}
-
-/// The probe's answer; never returns without a probe.
-async fn answer(probe: &mut Option<Probe>) -> Result<Connected, Failed> {
-    match probe.as_mut() {
-        Some(p) => p.await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Sleeps until `at`; never returns without one.

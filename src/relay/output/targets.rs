@@ -76,6 +76,31 @@ pub(super) struct Failed {
     pub error: OutputError,
 }
 
+impl Failed {
+    fn io(why: Failure, peer: String, stage: &'static str, source: io::Error) -> Failed {
+        Failed {
+            why,
+            error: OutputError::Io {
+                peer,
+                stage,
+                source,
+            },
+        }
+    }
+}
+
+/// A failback probe running beside the current connection.
+pub(super) type Probe = Pin<Box<dyn Future<Output = Result<Connected, Failed>> + Send>>;
+
+/// The probe's answer; never returns without a probe (for a `select!`
+/// branch that is idle while no probe runs).
+pub(super) async fn answer(probe: &mut Option<Probe>) -> Result<Connected, Failed> {
+    match probe.as_mut() {
+        Some(p) => p.await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The output moved from one target to another.
 pub(super) struct Switch {
     pub from: String,
@@ -253,9 +278,7 @@ impl Targets {
 
     /// A failback probe: one attempt at the first target that owns what it
     /// needs, so it can run while the current connection keeps sending.
-    pub(super) fn probe(
-        &self,
-    ) -> Pin<Box<dyn Future<Output = Result<Connected, Failed>> + Send + 'static>> {
+    pub(super) fn probe(&self) -> Probe {
         let dialer = self.dialer.clone();
         let first = self.list[0].clone();
         Box::pin(async move { dialer.dial(&first).await })
@@ -320,14 +343,7 @@ impl Dialer {
     async fn dial(&self, target: &Target) -> Result<Connected, Failed> {
         let timeout = self.connect_timeout;
         let address = &target.address;
-        let failed = |why, stage, source| Failed {
-            why,
-            error: OutputError::Io {
-                peer: address.clone(),
-                stage,
-                source,
-            },
-        };
+        let failed = |why, stage, source| Failed::io(why, address.clone(), stage, source);
         let addrs: Vec<SocketAddr> =
             match tokio::time::timeout(timeout, tokio::net::lookup_host(address)).await {
                 Ok(Ok(a)) => a.collect(),
@@ -359,19 +375,15 @@ impl Dialer {
                         (None, true) => "TCP connect and RELP open",
                         (Some(_), true) => "TCP connect, TLS handshake and RELP open",
                     };
-                    last = Failed {
-                        why: Failure::Timeout,
-                        error: OutputError::Io {
-                            peer: peer_name(address, addr),
-                            stage: "connect",
-                            source: io::Error::new(
-                                io::ErrorKind::TimedOut,
-                                format!(
-                                    "{what} did not complete within connect_timeout ({timeout:?})"
-                                ),
-                            ),
-                        },
-                    };
+                    last = Failed::io(
+                        Failure::Timeout,
+                        peer_name(address, addr),
+                        "connect",
+                        io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("{what} did not complete within connect_timeout ({timeout:?})"),
+                        ),
+                    );
                 }
             }
         }
@@ -384,15 +396,8 @@ impl Dialer {
         target: &Target,
         addr: SocketAddr,
     ) -> Result<(Pin<Box<dyn Stream>>, Vec<u8>), Failed> {
-        let peer = || peer_name(&target.address, addr);
-        let failed = |why, stage, source| Failed {
-            why,
-            error: OutputError::Io {
-                peer: peer(),
-                stage,
-                source,
-            },
-        };
+        let failed =
+            |why, stage, source| Failed::io(why, peer_name(&target.address, addr), stage, source);
         let tcp = TcpStream::connect(addr)
             .await
             .map_err(|e| failed(Failure::Connect, "connect", e))?;
@@ -408,14 +413,9 @@ impl Dialer {
             _ => Box::pin(tcp),
         };
         let rbuf = if self.relp {
-            relp::open(&mut stream).await.map_err(|e| Failed {
-                why: e.failure(),
-                error: OutputError::Io {
-                    peer: peer(),
-                    stage: "RELP open",
-                    source: io::Error::other(e.to_string()),
-                },
-            })?
+            relp::open(&mut stream)
+                .await
+                .map_err(|e| failed(e.failure(), "RELP open", io::Error::other(e.to_string())))?
         } else {
             Vec::new()
         };

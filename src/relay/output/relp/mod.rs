@@ -23,7 +23,6 @@
 pub(crate) mod codec;
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::ops::Range;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -33,7 +32,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::targets::{Connected, Failed, Switch};
+use super::targets::{answer, Connected, Probe, Switch};
 use super::{Stream, Transport};
 use crate::relay::batch::{Batch, Mark};
 use crate::relay::metrics::{Failure, OutputStats};
@@ -122,8 +121,9 @@ struct Session {
     rbuf: Vec<u8>,
     /// `close` sent with this txnr.
     close_txnr: Option<u32>,
-    /// Failing back: send nothing new, close once in flight is answered.
-    draining: bool,
+    /// Failing back: the first target's connection and since when. Send
+    /// nothing new here, close once in flight is answered.
+    failback: Option<(Connected, Instant)>,
 }
 
 /// How long a failback waits for the old server to answer what is in
@@ -313,7 +313,7 @@ impl Delivery {
             wpos: 0,
             rbuf,
             close_txnr: None,
-            draining: false,
+            failback: None,
         };
         // Answers are 19 bytes each: one read takes a whole window of them.
         s.rbuf.reserve(64 * 1024);
@@ -324,7 +324,6 @@ impl Delivery {
         let mut tick = tokio::time::interval(progress.tick());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut probe: Option<Probe> = None;
-        let mut first: Option<(Connected, Instant)> = None;
         let mut need_flush = false;
         // Since when messages wait for an answer (the TCP peer may take
         // bytes into its buffer and never read them: only answers count).
@@ -334,7 +333,7 @@ impl Delivery {
                 unanswered_since = Instant::now();
             }
             self.fill(&mut s, settings.window, stats);
-            let drained = first.as_ref().is_some_and(|(_, since)| {
+            let drained = s.failback.as_ref().is_some_and(|(_, since)| {
                 s.in_flight.is_empty() || since.elapsed() >= FAILBACK_DRAIN
             });
             if ((self.closing && self.held.is_empty()) || drained) && s.close_txnr.is_none() {
@@ -343,7 +342,7 @@ impl Delivery {
                 s.txnr = next_txnr(s.txnr);
             }
             let can_take = !self.closing
-                && !s.draining
+                && s.failback.is_none()
                 && s.cursor == self.next_seq
                 && s.in_flight.len() < settings.window;
             let writing = s.wpos < s.wbuf.len();
@@ -353,13 +352,13 @@ impl Delivery {
                     let n = n.map_err(|source| SessionError::Io { stage: "read", source })?;
                     if n == 0 {
                         if s.close_txnr.is_some() {
-                            return Ok(first.map(|(c, _)| c));
+                            return Ok(s.failback.take().map(|(c, _)| c));
                         }
                         return Err(SessionError::Eof.into());
                     }
                     if self.answers(&mut s, acks, stats)? {
                         finish(&mut wr).await;
-                        return Ok(first.map(|(c, _)| c));
+                        return Ok(s.failback.take().map(|(c, _)| c));
                     }
                     unanswered_since = Instant::now();
                     transport.healthy();
@@ -373,12 +372,12 @@ impl Delivery {
                     if !s.in_flight.is_empty() && quiet >= write_timeout {
                         return Err(SessionError::Unanswered(quiet, s.in_flight.len()).into());
                     }
-                    if first.as_ref().is_some_and(|(_, since)| since.elapsed() >= FAILBACK_DRAIN + FAILBACK_DRAIN) {
+                    if s.failback.as_ref().is_some_and(|(_, since)| since.elapsed() >= 2 * FAILBACK_DRAIN) {
                         // The old server answers neither messages nor close.
-                        return Ok(first.map(|(c, _)| c));
+                        return Ok(s.failback.take().map(|(c, _)| c));
                     }
                     let due = transport.targets().and_then(|t| t.probe_at()).is_some_and(|at| at <= now);
-                    if due && probe.is_none() && first.is_none() {
+                    if due && probe.is_none() && s.failback.is_none() {
                         probe = transport.targets().map(|t| t.probe());
                     }
                 }
@@ -389,8 +388,7 @@ impl Delivery {
                     }
                     if let Ok(c) = r {
                         // Stop sending here; close once in flight is answered.
-                        s.draining = true;
-                        first = Some((c, Instant::now()));
+                        s.failback = Some((c, Instant::now()));
                     }
                 }
                 w = write_or_flush(&mut wr, &s.wbuf[s.wpos..]), if writing || need_flush => {
@@ -436,7 +434,7 @@ impl Delivery {
 
     /// Appends `syslog` commands for unsent messages while the window has room.
     fn fill(&mut self, s: &mut Session, window: usize, stats: &OutputStats) {
-        if s.close_txnr.is_some() || s.draining {
+        if s.close_txnr.is_some() || s.failback.is_some() {
             return;
         }
         let start = s.cursor;
@@ -585,17 +583,6 @@ async fn finish(wr: &mut WriteHalf<Pin<Box<dyn Stream>>>) {
     }
 }
 
-/// A failback probe running beside the current session.
-type Probe = Pin<Box<dyn Future<Output = Result<Connected, Failed>> + Send>>;
-
-/// The probe's answer; never returns without a probe.
-async fn answer(probe: &mut Option<Probe>) -> Result<Connected, Failed> {
-    match probe.as_mut() {
-        Some(p) => p.await,
-        None => std::future::pending().await,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -640,7 +627,7 @@ mod tests {
             wpos: 0,
             rbuf: Vec::new(),
             close_txnr: None,
-            draining: false,
+            failback: None,
         }
     }
 

@@ -2,7 +2,8 @@
 //! only while this relay holds its unit's claim (`state/owners.rs`), and a
 //! unit taken over brings its checkpoint entries (`state/units.rs`).
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -147,23 +148,26 @@ impl Reader {
         }
         sh.swept = now;
         let map = sh.map();
-        for unit in sh.owners.lost(file_name) {
+        let lost: HashSet<PathBuf> = sh.owners.lost(file_name).into_iter().collect();
+        for unit in &lost {
             tracing::error!(unit = %unit.display(), "the unit's claim names another relay now (our lock was lost?); stopped reading it");
-            let keys: Vec<_> = self
-                .files
-                .iter()
-                .filter(|(_, t)| map.unit_of(&t.path) == unit)
-                .map(|(k, _)| *k)
-                .collect();
-            for key in keys {
-                self.untrack(key);
+        }
+        let mut busy = HashSet::new();
+        let mut drop = Vec::new();
+        for (key, t) in &self.files {
+            let unit = map.unit_of(&t.path);
+            if lost.contains(&unit) {
+                drop.push(*key);
+            } else {
+                busy.insert(unit);
             }
+        }
+        for key in drop {
+            self.untrack(key);
         }
         let Some(sh) = self.shared.as_mut() else {
             return;
         };
-        let busy: std::collections::HashSet<_> =
-            self.files.values().map(|t| map.unit_of(&t.path)).collect();
         for unit in sh.owners.held_units() {
             if !busy.contains(&unit) && !unit.exists() {
                 sh.owners.release(&unit, &file_name(&unit));
